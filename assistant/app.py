@@ -1,0 +1,115 @@
+"""The composition root: builds the engine, the stores and the services from settings.
+
+Entry points (the CLIs, the GUI) create one :class:`App` and pass its parts on; nothing else in
+the package creates a store or loads a model by itself, and there are no module-level singletons.
+Heavy parts load on first use, so ``assistant conversations list`` never loads a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from assistant import offline
+from assistant.chat.session import ChatService
+from assistant.chat.store import ConversationStore
+from assistant.config import Paths, Settings, load_settings
+from assistant.engine.base import Engine, GenerationOptions
+from assistant.errors import ConfigError
+
+
+def generation_options(settings: Settings) -> GenerationOptions:
+    """Decoding options from the ``[generation]`` settings."""
+    g = settings.generation
+    return GenerationOptions(
+        max_tokens=g.max_tokens,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        top_k=g.top_k,
+        repeat_penalty=g.repeat_penalty,
+        seed=g.seed,
+        top_logprobs=g.top_logprobs,
+    )
+
+
+def load_engine(settings: Settings) -> Engine:
+    """Load the configured GGUF in llama.cpp.
+
+    Raises:
+        ModelError: the file is missing, malformed or refused by llama.cpp.
+    """
+    from assistant.engine.llama import LlamaEngine  # llama.cpp loads only when a model is needed
+
+    m = settings.model
+    return LlamaEngine.load(
+        settings.model_path(),
+        context_size=m.context_size,
+        threads=m.threads,
+        gpu_layers=m.gpu_layers,
+        batch_size=m.batch_size,
+        seed=settings.generation.seed,
+    )
+
+
+@dataclass
+class App:
+    """The application's parts, built once per process."""
+
+    paths: Paths
+    settings: Settings
+    _engine: Engine | None = None
+    _store: ConversationStore | None = None
+    _chat: ChatService | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        paths: Paths | None = None,
+        *,
+        settings: Settings | None = None,
+        engine: Engine | None = None,
+    ) -> App:
+        """Resolve paths, read settings and widen the offline guard for allowed on-prem hosts.
+
+        Raises:
+            ConfigError: the settings are invalid or the data directory cannot be created.
+        """
+        paths = (paths or Paths.from_env()).ensure()
+        settings = settings or load_settings(paths)
+        try:
+            offline.install(settings.network.allowed_hosts)
+        except ValueError as exc:
+            raise ConfigError(f"{paths.settings_file}: network.allowed_hosts: {exc}") from exc
+        return cls(paths=paths, settings=settings, _engine=engine)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = load_engine(self.settings)
+        return self._engine
+
+    @property
+    def engine_loaded(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def store(self) -> ConversationStore:
+        if self._store is None:
+            self._store = ConversationStore(self.paths.conversations_db)
+        return self._store
+
+    @property
+    def chat(self) -> ChatService:
+        if self._chat is None:
+            self._chat = ChatService(
+                self.engine,
+                self.store,
+                system_prompt=self.settings.generation.system_prompt,
+                options=generation_options(self.settings),
+            )
+        return self._chat
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._engine is not None:
+            self._engine.close()

@@ -1,0 +1,227 @@
+"""Answering in a conversation: history trimmed to the context window, streamed, saved as it goes.
+
+:class:`ChatService` is what the CLI and the GUI call. It keeps the system prompt, fits as many of
+the latest turns as the model's context allows (oldest go first), streams the answer through a
+plain ``on_token`` callable, and saves it: first as ``partial``, then complete. A killed process
+therefore leaves the partial answer in the store, marked as such.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from assistant.chat.store import ConversationStore, Message
+from assistant.engine.base import (
+    CancelToken,
+    ChatMessage,
+    Engine,
+    FinishReason,
+    GenerationOptions,
+    GenerationStats,
+    Role,
+    Token,
+)
+from assistant.errors import AssistantError, ContextOverflowError
+
+#: How often a streaming answer is written to the store, so a crash loses at most this much.
+SAVE_INTERVAL_S = 1.0
+#: Tokens kept for the answer when the requested max_tokens would leave no room for a prompt.
+MIN_ANSWER_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished (or stopped) answer."""
+
+    conversation_id: int
+    message_id: int
+    text: str
+    tokens: tuple[Token, ...]
+    stats: GenerationStats
+    dropped_turns: int = 0
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self.stats.finish_reason
+
+
+def fit_to_context(
+    engine: Engine,
+    system: ChatMessage | None,
+    history: Sequence[ChatMessage],
+    question: ChatMessage,
+    *,
+    answer_tokens: int,
+) -> tuple[list[ChatMessage], int]:
+    """Keep the system prompt and the question, and as many recent turns as fit.
+
+    Args:
+        engine: gives the real prompt length (template and tokenizer included).
+        system: the system prompt, always kept.
+        history: earlier messages, oldest first.
+        question: the new user message, always kept.
+        answer_tokens: tokens to leave free for the answer.
+
+    Returns:
+        The messages to send and how many history messages were dropped.
+
+    Raises:
+        ContextOverflowError: even the system prompt and the question alone do not fit.
+    """
+    head = [system] if system is not None else []
+    budget = engine.context_size - answer_tokens
+    kept = list(history)
+    while True:
+        messages = [*head, *kept, question]
+        used = engine.count_tokens(engine.render_chat(messages))
+        if used <= budget:
+            return messages, len(history) - len(kept)
+        if not kept:
+            raise ContextOverflowError(
+                f"The question and system prompt take {used} tokens, but the model's context "
+                f"holds {engine.context_size} with {answer_tokens} kept for the answer. "
+                "Shorten the question or the system prompt, or use a model with a larger context."
+            )
+        # Drop the oldest message; never start the kept history with an orphaned answer.
+        kept.pop(0)
+        while kept and kept[0].role is Role.ASSISTANT:
+            kept.pop(0)
+
+
+def title_from(question: str, limit: int = 60) -> str:
+    """A conversation title from its first question."""
+    line = " ".join(question.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def tokens_to_meta(tokens: Sequence[Token]) -> list[list[object]]:
+    """Tokens in a compact JSON-ready form: ``[text, logprob, [[alt, logprob], ...]]``."""
+    return [
+        [t.text, round(t.logprob, 4), [[a.text, round(a.logprob, 4)] for a in t.top]]
+        for t in tokens
+    ]
+
+
+class ChatService:
+    """Conversations with one engine and one store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: ConversationStore,
+        *,
+        system_prompt: str,
+        options: GenerationOptions,
+        model_name: str = "",
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.system_prompt = system_prompt
+        self.options = options
+        self.model_name = model_name or engine.info.name
+
+    def history(self, conversation_id: int) -> list[ChatMessage]:
+        """The conversation as chat messages (failed answers left out)."""
+        return [
+            ChatMessage(m.role, m.content)
+            for m in self.store.messages(conversation_id)
+            if m.status != "error" and m.role is not Role.SYSTEM and m.content
+        ]
+
+    def ask(
+        self,
+        question: str,
+        *,
+        conversation_id: int | None = None,
+        on_token: Callable[[Token], None] | None = None,
+        cancel: CancelToken | None = None,
+        options: GenerationOptions | None = None,
+    ) -> Answer:
+        """Answer ``question`` in a conversation (a new one when ``conversation_id`` is None).
+
+        The question is saved first; the answer is saved as it streams and marked ``partial``
+        if it was cancelled or failed.
+
+        Raises:
+            ConversationNotFoundError: no conversation with that id.
+            ContextOverflowError: the question cannot fit the context window.
+            GenerationError: the engine failed (the partial answer is kept).
+        """
+        question = question.strip()
+        if not question:
+            raise AssistantError("The question is empty. Type a question and try again.")
+        options = options or self.options
+        if conversation_id is None:
+            conversation_id = self.store.create(title_from(question), model=self.model_name).id
+        history = self.history(conversation_id)
+        answer_tokens = min(options.max_tokens, max(MIN_ANSWER_TOKENS, self.engine.context_size // 2))
+        system = ChatMessage(Role.SYSTEM, self.system_prompt) if self.system_prompt else None
+        messages, dropped = fit_to_context(
+            self.engine,
+            system,
+            history,
+            ChatMessage(Role.USER, question),
+            answer_tokens=answer_tokens,
+        )
+        options = replace(options, max_tokens=answer_tokens)
+        self.store.add_message(conversation_id, Role.USER, question)
+        placeholder = self.store.add_message(conversation_id, Role.ASSISTANT, "", status="partial")
+        return self._stream_into(placeholder, messages, options, on_token, cancel, dropped)
+
+    def _stream_into(
+        self,
+        placeholder: Message,
+        messages: list[ChatMessage],
+        options: GenerationOptions,
+        on_token: Callable[[Token], None] | None,
+        cancel: CancelToken | None,
+        dropped: int,
+    ) -> Answer:
+        stats = GenerationStats()
+        tokens: list[Token] = []
+        last_save = time.monotonic()
+        status = "partial"
+        try:
+            for token in self.engine.stream(messages, options, cancel=cancel, stats=stats):
+                tokens.append(token)
+                if on_token is not None:
+                    on_token(token)
+                if time.monotonic() - last_save > SAVE_INTERVAL_S:
+                    self._save(placeholder.id, tokens, "partial", stats)
+                    last_save = time.monotonic()
+            if stats.finish_reason is not FinishReason.CANCELLED:
+                status = "complete"
+        finally:
+            # Runs on success, cancellation, an engine error and Ctrl-C alike: nothing is lost.
+            self._save(placeholder.id, tokens, status, stats)
+        return Answer(
+            conversation_id=placeholder.conversation_id,
+            message_id=placeholder.id,
+            text=_answer_text(tokens),
+            tokens=tuple(tokens),
+            stats=stats,
+            dropped_turns=dropped,
+        )
+
+    def _save(self, message_id: int, tokens: list[Token], status: str, stats: GenerationStats) -> None:
+        meta = {
+            "model": self.model_name,
+            "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+            "prompt_tokens": stats.prompt_tokens,
+            "time_to_first_token": stats.time_to_first_token,
+            "tokens_per_second": round(stats.tokens_per_second, 2),
+            "tokens": tokens_to_meta(tokens),
+        }
+        self.store.update_message(
+            message_id,
+            content=_answer_text(tokens),
+            status=status,
+            token_count=stats.completion_tokens,
+            meta=meta,
+        )
+
+
+def _answer_text(tokens: Sequence[Token]) -> str:
+    return "".join(t.text for t in tokens).strip()

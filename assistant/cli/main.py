@@ -1,0 +1,303 @@
+"""``assistant``: the analyst's command line.
+
+Commands: ``chat`` (interactive; the default), ``ask``, ``conversations``, ``doctor``. Every
+command builds the application through :class:`assistant.app.App` and reports errors as one line.
+"""
+
+from __future__ import annotations
+
+import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from assistant import __version__
+from assistant.app import App
+from assistant.cli.common import add_global_options, paths_from, print_json, run_command
+from assistant.config import with_value
+from assistant.engine.base import CancelToken, FinishReason, GenerationOptions, Token
+from assistant.errors import AssistantError
+
+
+def build_app(args: argparse.Namespace) -> App:
+    app = App.create(paths_from(args))
+    if getattr(args, "model", None):
+        app.settings = with_value(app.settings, "model.path", str(Path(args.model).resolve()))
+    return app
+
+
+def options_from(app: App, args: argparse.Namespace) -> GenerationOptions:
+    options = app.chat.options
+    overrides = {
+        key: getattr(args, key)
+        for key in ("max_tokens", "temperature", "seed")
+        if getattr(args, key, None) is not None
+    }
+    return replace(options, **overrides)
+
+
+@contextmanager
+def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
+    """While answering, Ctrl-C stops the answer instead of the program."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _printer() -> Callable[[Token], None]:
+    started = False
+
+    def on_token(token: Token) -> None:
+        nonlocal started
+        text = token.text if started else token.text.lstrip()
+        if text:
+            started = True
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    return on_token
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    app = build_app(args)
+    options = options_from(app, args)
+    cancel = CancelToken()
+    started = time.perf_counter()
+    with ctrl_c_cancels(cancel):
+        answer = app.chat.ask(
+            args.question,
+            conversation_id=args.conversation,
+            options=options,
+            cancel=cancel,
+            on_token=None if args.json else _printer(),
+        )
+    stats = answer.stats
+    if args.json:
+        print_json(
+            {
+                "answer": answer.text,
+                "conversation_id": answer.conversation_id,
+                "model": app.engine.info.name,
+                "tokens": stats.completion_tokens,
+                "prompt_tokens": stats.prompt_tokens,
+                "tokens_per_second": round(stats.tokens_per_second, 2),
+                "time_to_first_token": round(stats.time_to_first_token or 0.0, 4),
+                "total_seconds": round(time.perf_counter() - started, 3),
+                "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+            }
+        )
+    else:
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    app = build_app(args)
+    print(f"Enclave {__version__} — offline. Loading {app.settings.model_path().name} ...")
+    engine = app.engine
+    for note in engine.info.notes:
+        print(f"note: {note}")
+    conversation_id: int | None = args.conversation
+    if conversation_id is not None:
+        app.store.get(conversation_id)
+    print("Type a question. Ctrl-C stops an answer; /new starts over; /history; /quit or Ctrl-D.")
+    while True:
+        try:
+            line = input("\nyou> ").strip()
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print("\n(Ctrl-D or /quit to leave)")
+            continue
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/new":
+            conversation_id = None
+            print("Started a new conversation.")
+            continue
+        if line == "/history":
+            _print_history(app, conversation_id)
+            continue
+        if line.startswith("/"):
+            print("Commands: /new, /history, /quit")
+            continue
+        cancel = CancelToken()
+        sys.stdout.write("enclave> ")
+        try:
+            with ctrl_c_cancels(cancel):
+                answer = app.chat.ask(
+                    line, conversation_id=conversation_id, cancel=cancel, on_token=_printer()
+                )
+        except AssistantError as exc:  # one failed answer does not end the session
+            print(f"\nerror: {exc}")
+            continue
+        conversation_id = answer.conversation_id
+        if answer.finish_reason is FinishReason.CANCELLED:
+            print("\n[stopped]")
+        else:
+            print(f"\n[{answer.stats.completion_tokens} tokens, "
+                  f"{answer.stats.tokens_per_second:.1f} tokens/s]")  # fmt: skip
+
+
+def _print_history(app: App, conversation_id: int | None) -> None:
+    if conversation_id is None:
+        print("(no messages yet in this conversation)")
+        return
+    for message in app.store.messages(conversation_id):
+        marker = " [partial]" if message.status == "partial" else ""
+        print(f"{message.role.value}{marker}: {message.content}")
+
+
+def cmd_conversations(args: argparse.Namespace) -> int:
+    app = build_app(args)
+    store = app.store
+    if args.action == "list":
+        found = store.conversations(search=args.search or "")
+        if args.json:
+            print_json([c.__dict__ for c in found])
+        elif not found:
+            print("No conversations yet. Start one with: assistant chat")
+        for c in found if not args.json else ():
+            print(f"{c.id:>5}  {c.updated_at}  {c.message_count:>3} msgs  {c.title}")
+    elif args.action == "show":
+        conversation = store.get(args.id)
+        print(f"# {conversation.title}  (id {conversation.id}, {conversation.created_at})")
+        for message in store.messages(args.id):
+            marker = " [partial]" if message.status == "partial" else ""
+            print(f"\n{message.role.value}{marker}:\n{message.content}")
+    elif args.action == "export":
+        data = store.export(args.id)
+        if args.format == "markdown":
+            lines = [f"# {data['title']}", ""]
+            for m in data["messages"]:
+                lines += [f"**{m['role']}**{' (partial)' if m['status'] == 'partial' else ''}:",
+                          "", m["content"], ""]  # fmt: skip
+            text = "\n".join(lines)
+        else:
+            import json
+
+            text = json.dumps(data, indent=2, ensure_ascii=False)
+        if args.output:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+            print(f"Exported conversation {args.id} to {args.output}")
+        else:
+            print(text)
+    elif args.action == "delete":
+        conversation = store.get(args.id)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise AssistantError("Refusing to delete without confirmation; pass --yes.")
+            reply = input(f"Delete '{conversation.title}' and its messages? [y/N] ")
+            if reply.strip().lower() not in ("y", "yes"):
+                print("Kept.")
+                return 1
+        store.delete(args.id)
+        print(f"Deleted conversation {args.id}.")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from assistant.doctor import diagnose, render
+
+    report = diagnose(build_app(args), load_model=not args.no_model)
+    if args.json:
+        print_json(report)
+    else:
+        print(render(report))
+    return 0 if report["ok"] else 1
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Enclave: an offline assistant. Nothing you type leaves this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"Enclave {__version__}")
+    add_global_options(parser)
+    parser.add_argument("--model", metavar="GGUF", help="use this model file for this run")
+    parser.set_defaults(handler=cmd_chat, conversation=None)  # no command: interactive chat
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def decoding(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--max-tokens", type=int, dest="max_tokens")
+        sub.add_argument("--temperature", type=float)
+        sub.add_argument("--seed", type=int, help="fixed seed for repeatable answers")
+
+    chat = commands.add_parser("chat", help="interactive chat (the default)")
+    chat.add_argument("--conversation", type=int, metavar="ID", help="continue a conversation")
+    chat.set_defaults(handler=cmd_chat)
+
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print a JSON result with timings")
+    ask.add_argument("--conversation", type=int, metavar="ID", help="ask within a conversation")
+    decoding(ask)
+    ask.set_defaults(handler=cmd_ask)
+
+    conv = commands.add_parser("conversations", help="list, show, export or delete")
+    conv_actions = conv.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = conv_actions.add_parser("list", help="list conversations, newest first")
+    listing.add_argument("--search", help="only titles containing this text")
+    listing.add_argument("--json", action="store_true")
+    for name, text in (("show", "print one conversation"), ("delete", "delete a conversation")):
+        sub = conv_actions.add_parser(name, help=text)
+        sub.add_argument("id", type=int)
+        if name == "delete":
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    export = conv_actions.add_parser("export", help="export as JSON or Markdown")
+    export.add_argument("id", type=int)
+    export.add_argument("--format", choices=("json", "markdown"), default="json")
+    export.add_argument("-o", "--output", metavar="FILE")
+    conv.set_defaults(handler=cmd_conversations)
+
+    doctor = commands.add_parser("doctor", help="check the installation and the offline guard")
+    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--no-model", action="store_true", help="do not test-load the model")
+    doctor.set_defaults(handler=cmd_doctor)
+
+    for register in _extensions():
+        register(commands, build_app)
+    return parser
+
+
+def _extensions() -> list[Callable[..., None]]:
+    """Command groups that live in their own modules."""
+    registers: list[Callable[..., None]] = []
+    try:
+        from assistant.cli import knowledge
+    except ImportError:
+        return registers
+    registers.append(knowledge.register)
+    return registers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(args.handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

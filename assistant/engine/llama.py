@@ -1,0 +1,395 @@
+"""The llama.cpp engine: the only module that imports ``llama_cpp``.
+
+It loads a GGUF by path after :mod:`assistant.engine.gguf_header` has checked the header, renders
+chat prompts with the model's own template in the sandbox (:mod:`assistant.engine.template`), and
+streams tokens from llama-cpp-python's low-level ``generate`` loop, reading each step's logits to
+give every token its log-probability and the top alternatives. ``generate`` reuses the KV cache for
+the longest common prefix with the previous prompt, so a follow-up question in a conversation
+only evaluates the new turn.
+
+One ``Llama`` context serves one generation at a time; a lock serialises streams from different
+threads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+
+from assistant.engine.base import (
+    Alternative,
+    CancelToken,
+    ChatMessage,
+    FinishReason,
+    GenerationOptions,
+    GenerationStats,
+    ModelInfo,
+    Token,
+)
+from assistant.engine.gguf_header import GGUFInfo, read_header
+from assistant.engine.template import ChatTemplate, fallback_template
+from assistant.errors import ContextOverflowError, GenerationError, GrammarError, ModelLoadError
+
+
+def gpu_offload_available() -> bool:
+    """Whether this llama.cpp build has a GPU backend (CUDA, Metal, Vulkan, ...)."""
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def system_info() -> str:
+    """llama.cpp's own summary of the CPU features it was built for and found."""
+    return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace").strip()
+
+
+def library_version() -> str:
+    return str(getattr(llama_cpp, "__version__", "unknown"))
+
+
+class LlamaEngine:
+    """A GGUF model loaded in llama.cpp.
+
+    Use :meth:`load`; the constructor is for tests that already hold a ``Llama``.
+    """
+
+    supports_grammar = True
+    supports_logprobs = True
+
+    def __init__(self, llm: Any, header: GGUFInfo, template: ChatTemplate, info: ModelInfo):
+        self._llm = llm
+        self._header = header
+        self._template = template
+        self._info = info
+        self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+        self._pieces: dict[int, bytes] = {}
+        self._n_vocab = int(llm.n_vocab())
+        self._add_bos = bool(llm._model.add_bos_token())
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        *,
+        context_size: int = 4096,
+        threads: int = 0,
+        gpu_layers: int = 0,
+        batch_size: int = 512,
+        seed: int = -1,
+    ) -> LlamaEngine:
+        """Check and load a GGUF model.
+
+        Args:
+            path: the ``.gguf`` file.
+            context_size: tokens of context; capped at what the model was trained for.
+            threads: CPU threads; 0 lets llama.cpp choose (one per physical core).
+            gpu_layers: layers to offload (-1: all). Without a GPU backend this falls back to
+                the CPU and ``info.notes`` says so.
+            batch_size: prompt tokens evaluated per step.
+            seed: sampling seed; -1 for random.
+
+        Raises:
+            ModelNotFoundError: no such file.
+            ModelFormatError: not a GGUF, truncated, or a header outside safe limits.
+            ChatTemplateError: the model's chat template is invalid.
+            ModelLoadError: llama.cpp refused the file.
+        """
+        path = Path(path)
+        header = read_header(path)
+        notes: list[str] = []
+        gpu = gpu_offload_available()
+        if gpu_layers and not gpu:
+            notes.append(
+                f"GPU offload of {gpu_layers} layers was requested, but this llama.cpp build "
+                "has no GPU backend; running on the CPU."
+            )
+            gpu_layers = 0
+        trained = header.context_length or context_size
+        n_ctx = min(context_size, trained)
+        if n_ctx < context_size:
+            notes.append(f"Context capped at {n_ctx} tokens, the model's trained length.")
+        kwargs: dict[str, Any] = {
+            "model_path": str(path),
+            "n_ctx": n_ctx,
+            "n_batch": min(batch_size, n_ctx),
+            "n_gpu_layers": gpu_layers,
+            "seed": seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
+            "logits_all": False,
+            "verbose": False,
+        }
+        if threads > 0:
+            kwargs["n_threads"] = threads
+            kwargs["n_threads_batch"] = threads
+        try:
+            llm = llama_cpp.Llama(**kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path.name} ({exc}). The file may be damaged or use "
+                "an architecture this build does not support; check it with 'assistant doctor'."
+            ) from exc
+        template = cls._template_for(llm, header)
+        if template.builtin:
+            notes.append("The model has no chat template; using Enclave's built-in one.")
+        info = ModelInfo(
+            path=str(path),
+            name=header.name,
+            architecture=header.architecture,
+            context_size=int(llm.n_ctx()),
+            trained_context=trained,
+            gpu_layers=gpu_layers,
+            gpu_available=gpu,
+            notes=tuple(notes),
+        )
+        return cls(llm, header, template, info)
+
+    @staticmethod
+    def _template_for(llm: Any, header: GGUFInfo) -> ChatTemplate:
+        def piece(token_id: int) -> str:
+            if token_id < 0:
+                return ""
+            return str(llm._model.token_get_text(token_id))
+
+        bos, eos = piece(llm.token_bos()), piece(llm.token_eos())
+        source = header.chat_template
+        if source:
+            return ChatTemplate.compile(source, bos_token=bos, eos_token=eos)
+        return ChatTemplate.compile(
+            fallback_template(header.architecture), bos_token=bos, eos_token=eos, builtin=True
+        )
+
+    # --- the Engine protocol ---------------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def context_size(self) -> int:
+        return self._info.context_size
+
+    @property
+    def header(self) -> GGUFInfo:
+        return self._header
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of ``text`` as prompt content (special tokens recognised, no BOS added)."""
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        return self._template.render(messages)
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The token ids of the rendered prompt, with BOS added when the model wants one."""
+        prompt = self.render_chat(messages)
+        bos_text = self._template.bos_token
+        add_bos = self._add_bos and not (bos_text and prompt.startswith(bos_text))
+        tokens = self.tokenize(prompt)
+        return [self._llm.token_bos(), *tokens] if add_bos else tokens
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        options: GenerationOptions,
+        *,
+        cancel: CancelToken | None = None,
+        stats: GenerationStats | None = None,
+    ) -> Iterator[Token]:
+        prompt = self.prompt_tokens(messages)
+        room = self.context_size - len(prompt)
+        if room < 1:
+            raise ContextOverflowError(
+                f"The prompt takes {len(prompt)} tokens but the model's context holds "
+                f"{self.context_size}. Start a new conversation or shorten the question."
+            )
+        grammar = self._compile_grammar(options) if options.grammar else None
+        return self._run(prompt, options, grammar, cancel, stats or GenerationStats())
+
+    def _compile_grammar(self, options: GenerationOptions) -> Any:
+        assert options.grammar is not None
+        key = options.grammar.cache_key or options.grammar.gbnf
+        if key not in self._grammars:
+            gbnf = options.grammar.gbnf
+            # llama-cpp-python adds whatever llama_sampler_init_grammar returns to the sampler
+            # chain, and a grammar that fails to parse returns NULL, which crashes the process
+            # at the first sample. Parse it once here and refuse it while we still can.
+            probe = llama_cpp.llama_sampler_init_grammar(
+                self._llm._model.vocab, gbnf.encode("utf-8"), b"root"
+            )
+            if not probe:
+                raise GrammarError(
+                    "The grammar could not be compiled: llama.cpp's GBNF parser rejected it "
+                    "(check the rule syntax and that a 'root' rule exists)."
+                )
+            llama_cpp.llama_sampler_free(probe)
+            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[key]
+
+    def _run(
+        self,
+        prompt: list[int],
+        options: GenerationOptions,
+        grammar: Any,
+        cancel: CancelToken | None,
+        stats: GenerationStats,
+    ) -> Iterator[Token]:
+        llm = self._llm
+        max_new = min(options.max_tokens, self.context_size - len(prompt))
+        with self._lock:
+            start = time.perf_counter()
+            stats.prompt_tokens = len(prompt)
+            stats.cached_prompt_tokens = _common_prefix(llm.input_ids[: llm.n_tokens], prompt)
+            stats.finish_reason = FinishReason.LENGTH
+            if options.seed >= 0:
+                llm.set_seed(options.seed)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            held: list[Token] = []  # tokens that might still turn out to start a stop string
+            produced = 0
+            generator = llm.generate(
+                prompt,
+                top_k=options.top_k,
+                top_p=options.top_p,
+                min_p=0.0,
+                temp=options.temperature,
+                repeat_penalty=options.repeat_penalty,
+                grammar=grammar,
+            )
+            try:
+                for token_id in generator:
+                    if cancel is not None and cancel.cancelled:
+                        stats.finish_reason = FinishReason.CANCELLED
+                        break
+                    if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token_id):
+                        stats.finish_reason = FinishReason.STOP
+                        break
+                    logprob, top = self._logprobs(token_id, options.top_logprobs)
+                    text = decoder.decode(self._piece_bytes(token_id))
+                    if stats.time_to_first_token is None:
+                        stats.time_to_first_token = time.perf_counter() - start
+                    produced += 1
+                    held.append(Token(text=text, id=token_id, logprob=logprob, top=top))
+                    ready, stopped = _release(held, options.stop)
+                    stats.completion_tokens = produced
+                    for token in ready:
+                        stats.elapsed = time.perf_counter() - start
+                        yield token
+                    if stopped:
+                        stats.finish_reason = FinishReason.STOP
+                        held.clear()
+                        break
+                    if produced >= max_new:
+                        break
+                    if cancel is not None and cancel.cancelled:
+                        stats.finish_reason = FinishReason.CANCELLED
+                        break
+                yield from held  # the end came before any stop string completed
+            except (RuntimeError, OSError) as exc:
+                raise GenerationError(f"llama.cpp failed while generating: {exc}") from exc
+            finally:
+                generator.close()
+                stats.elapsed = time.perf_counter() - start
+
+    def _logprobs(self, token_id: int, top_n: int) -> tuple[float, tuple[Alternative, ...]]:
+        pointer = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(
+            ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self._n_vocab,)
+        )
+        peak = float(logits.max())
+        log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+        logprob = float(logits[token_id]) - log_total
+        if top_n <= 0:
+            return logprob, ()
+        best = np.argpartition(logits, -top_n)[-top_n:]
+        best = best[np.argsort(logits[best])[::-1]]
+        top = tuple(
+            Alternative(self._piece(int(i)), float(logits[i]) - log_total) for i in best
+        )
+        return logprob, top
+
+    def _piece(self, token_id: int) -> str:
+        return self._piece_bytes(token_id).decode(errors="replace")
+
+    def _piece_bytes(self, token_id: int) -> bytes:
+        """A token's bytes. llama-cpp-python's own ``token_to_piece`` returns its whole 32-byte
+        buffer, NULs included, and cuts longer pieces; this asks for the real length."""
+        piece = self._pieces.get(token_id)
+        if piece is None:
+            size = 64
+            while True:
+                buffer = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(
+                    self._llm._model.vocab, token_id, buffer, size, 0, False
+                )
+                if n >= 0:
+                    break
+                size = -n
+            piece = self._pieces[token_id] = buffer.raw[:n]
+        return piece
+
+    def close(self) -> None:
+        with self._lock:
+            close = getattr(self._llm, "close", None)
+            if close is not None:
+                close()
+
+
+def _common_prefix(cached: Any, prompt: list[int]) -> int:
+    count = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if int(a) != b:
+            break
+        count += 1
+    return count
+
+
+def _release(held: list[Token], stops: Sequence[str]) -> tuple[list[Token], bool]:
+    """Split held tokens into those safe to emit and whether a stop string completed.
+
+    Text that could be the start of a stop string stays held until the next token settles it;
+    when a stop string completes, the tokens before it are released (the last one cut) and the
+    rest dropped.
+    """
+    if not stops:
+        ready = list(held)
+        held.clear()
+        return ready, False
+    text = "".join(t.text for t in held)
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    if cut >= 0:
+        return _take_chars(held, cut), True
+    keep = max(
+        (n for s in stops for n in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:n])),
+        default=0,
+    )
+    ready = _take_chars(held, len(text) - keep)
+    return ready, False
+
+
+def _take_chars(held: list[Token], count: int) -> list[Token]:
+    """Remove and return the leading tokens covering ``count`` characters (the last one cut)."""
+    ready: list[Token] = []
+    while held and count > 0:
+        token = held[0]
+        if len(token.text) <= count:
+            ready.append(held.pop(0))
+            count -= len(token.text)
+        else:
+            ready.append(Token(token.text[:count], token.id, token.logprob, token.top))
+            held[0] = Token(token.text[count:], token.id, token.logprob, token.top)
+            count = 0
+    return ready
+
+
+def default_threads() -> int:
+    """Threads llama.cpp uses when none is set: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

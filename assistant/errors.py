@@ -1,0 +1,184 @@
+"""The error hierarchy of Enclave, and the messages people read.
+
+Every error the application raises on purpose derives from :class:`AssistantError`. Its ``str()``
+is written for a person: what happened and what to do about it. The CLI and the GUI catch
+``AssistantError`` and show ``str(exc)``; anything else is a bug and goes to the crash handler and
+the log.
+
+Adapters translate library exceptions at the boundary (``raise ModelLoadError(...) from exc``), so
+no caller ever needs to know which library failed.
+
+The tree::
+
+    AssistantError
+    ├── ConfigError                 settings file or value is wrong
+    ├── NetworkBlockedError         the offline guard refused a connection (also an OSError)
+    ├── ModelError
+    │   ├── ModelNotFoundError      no file where the settings point
+    │   ├── ModelFormatError        not a GGUF, truncated, or a header outside safe limits
+    │   ├── ModelLoadError          llama.cpp could not load the file
+    │   └── ChatTemplateError       the model's chat template failed or was refused
+    ├── GenerationError
+    │   ├── ContextOverflowError    the prompt cannot fit the model's context window
+    │   └── GrammarError            a grammar constraint could not be compiled
+    ├── StoreError                  the conversation database failed
+    │   └── ConversationNotFoundError
+    ├── InstanceLockedError         another Enclave process holds the data directory
+    └── KnowledgeError              the document index (issue 3)
+        ├── KnowledgeIndexError     the index on disk cannot be opened, read or written
+        │   └── EmbedderMismatchError  the index was built with a different embedder
+        ├── EmbedderError           the embedding model is missing or failed
+        ├── DocumentNotFoundError   no imported document matches what was asked for
+        └── CollectionNotFoundError no collection has that name
+
+This module imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base of every error Enclave raises for a person to read."""
+
+    #: Exit status the CLI uses when this error ends a command.
+    exit_code: int = 1
+
+
+class ConfigError(AssistantError):
+    """The settings file or a setting's value is invalid."""
+
+    exit_code = 2
+
+
+class NetworkBlockedError(AssistantError, PermissionError):
+    """The offline guard refused a network operation.
+
+    It is also a :class:`PermissionError` (an ``OSError``), so libraries that treat a failed
+    connection as "offline" degrade the way they would without a network.
+    """
+
+    def __init__(self, destination: str, operation: str = "connect") -> None:
+        self.destination = destination
+        self.operation = operation
+        super().__init__(
+            f"Blocked a network {operation} to {destination}: Enclave runs air-gapped and only "
+            "talks to this machine. If this is your site's on-prem server, an admin can allow it "
+            "with the [network] allowed_hosts setting."
+        )
+
+    def __str__(self) -> str:  # OSError's own __str__ would print the errno tuple
+        return str(self.args[0])
+
+
+class ModelError(AssistantError):
+    """A model file could not be used."""
+
+    exit_code = 3
+
+
+class ModelNotFoundError(ModelError):
+    """No model file exists where the settings point."""
+
+
+class ModelFormatError(ModelError):
+    """The file is not a usable GGUF (wrong magic, truncated, header outside safe limits)."""
+
+
+class ModelLoadError(ModelError):
+    """llama.cpp refused or failed to load the model."""
+
+
+class ChatTemplateError(ModelError):
+    """The model's chat template failed to render or tried something the sandbox refuses."""
+
+
+class GenerationError(AssistantError):
+    """Generation could not start or failed part-way."""
+
+
+class ContextOverflowError(GenerationError):
+    """The prompt does not fit the model's context window even after trimming."""
+
+
+class GrammarError(GenerationError):
+    """A grammar constraint could not be compiled or applied."""
+
+
+class StoreError(AssistantError):
+    """The conversation database could not be read or written."""
+
+
+class ConversationNotFoundError(StoreError):
+    """No conversation has the requested id."""
+
+    def __init__(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(
+            f"No conversation with id {conversation_id}. "
+            "Run 'assistant conversations list' to see the ids."
+        )
+
+
+class InstanceLockedError(AssistantError):
+    """Another Enclave process is already using the same data directory."""
+
+    def __init__(self, home: str, pid: int | None = None) -> None:
+        self.home = home
+        self.pid = pid
+        who = f" (process {pid})" if pid else ""
+        super().__init__(
+            f"Enclave is already running{who} with data directory {home}. "
+            "Switch to that window, or close it and try again."
+        )
+
+
+class KnowledgeError(AssistantError):
+    """The knowledge base (imported documents, their index, retrieval) failed."""
+
+    exit_code = 4
+
+
+class KnowledgeIndexError(KnowledgeError):
+    """The index on disk cannot be opened, read or written."""
+
+
+class EmbedderMismatchError(KnowledgeIndexError):
+    """The index was built with a different embedding model than the one loaded."""
+
+    def __init__(self, index_dir: str, built_with: str, loaded: str) -> None:
+        self.built_with = built_with
+        self.loaded = loaded
+        super().__init__(
+            f"The document index at {index_dir} was built with the embedder {built_with!r}, but "
+            f"{loaded!r} is loaded. Use the original embedder, or move that folder away and "
+            "import your documents again."
+        )
+
+
+class EmbedderError(KnowledgeError):
+    """The embedding model is missing or failed to load or run."""
+
+
+class DocumentNotFoundError(KnowledgeError):
+    """No imported document matches the name, path or id that was asked for."""
+
+    def __init__(self, reference: str, collection: str | None = None) -> None:
+        self.reference = reference
+        self.collection = collection
+        where = f" in collection {collection!r}" if collection else ""
+        super().__init__(
+            f"No imported document matches {reference!r}{where}. "
+            "Run 'assistant docs list' to see the documents and their ids."
+        )
+
+
+class CollectionNotFoundError(KnowledgeError):
+    """No collection has the requested name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        listed = ", ".join(repr(k) for k in known) if known else "none yet"
+        super().__init__(
+            f"There is no collection named {name!r} (collections: {listed}). "
+            "Import documents into it first with 'assistant ingest PATH --collection NAME'."
+        )

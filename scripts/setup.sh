@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up Enclave in this checkout: a virtual environment in .venv with the pinned dependencies,
+# and the default models in models/, each checked against its pinned SHA-256.
+#
+# Idempotent: a second run checks the stamp and the digests and does nothing more. It needs the
+# package index once; the app it sets up never uses a network.
+#
+# Usage: scripts/setup.sh [--dev]     (--dev adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+extras=""
+if [[ "${1:-}" == "--dev" ]]; then extras="[dev]"; fi
+
+python_bin="${PYTHON:-}"
+if [[ -z "$python_bin" ]]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python_bin="$candidate"; break; fi
+  done
+fi
+if [[ -z "$python_bin" ]] || ! "$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "setup: Enclave needs Python 3.11 (set PYTHON=/path/to/python3.11)." >&2
+  exit 1
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $("$python_bin" --version)"
+  "$python_bin" -m venv .venv
+fi
+
+# Reinstall only when the dependency declaration or the extras changed.
+stamp_value="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${extras}"
+stamp_file=.venv/.enclave-setup-stamp
+if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_value" ]] || ! .venv/bin/python -c 'import assistant, llama_cpp' 2>/dev/null; then
+  echo "setup: installing dependencies (the first run compiles llama.cpp: about 5 minutes)"
+  .venv/bin/python -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
+  # torch is pinned to the CPU build; llama-cpp-python compiles llama.cpp for this CPU.
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+    .venv/bin/python -m pip install --quiet --editable ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c 'import assistant, llama_cpp, chromadb, sentence_transformers, PySide6' \
+    || { echo "setup: the dependency install failed; see the pip output above." >&2; exit 1; }
+  echo "$stamp_value" > "$stamp_file"
+else
+  echo "setup: dependencies up to date"
+fi
+
+.venv/bin/python packaging/fetch_models.py
+echo "setup: done"
