@@ -10,6 +10,7 @@ from __future__ import annotations
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 
 import argparse
+import importlib
 import json
 import sys
 import tomllib
@@ -78,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("key")
     setter.add_argument("value")
     settings.set_defaults(handler=cmd_settings)
+
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).register(commands, lambda args: App.create(paths_from(args)))
     return parser
+
+
+#: Admin command groups in their own modules; each exposes
+#: ``register(subparsers, build_app: Callable[[argparse.Namespace], App]) -> None``.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

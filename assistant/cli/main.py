@@ -9,6 +9,7 @@ from __future__ import annotations
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 
 import argparse
+import importlib
 import signal
 import sys
 import time
@@ -277,20 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-model", action="store_true", help="do not test-load the model")
     doctor.set_defaults(handler=cmd_doctor)
 
-    for register in _extensions():
-        register(commands, build_app)
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).register(commands, build_app)
     return parser
 
 
-def _extensions() -> list[Callable[..., None]]:
-    """Command groups that live in their own modules."""
-    registers: list[Callable[..., None]] = []
-    try:
-        from assistant.cli import knowledge
-    except ImportError:
-        return registers
-    registers.append(knowledge.register)
-    return registers
+#: Command groups that live in their own modules; each exposes
+#: ``register(subparsers, build_app: Callable[[argparse.Namespace], App]) -> None``.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
