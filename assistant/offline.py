@@ -90,7 +90,9 @@ class AllowedHost:
 
     def matches(self, host: str, port: int | None) -> bool:
         """Whether a destination falls under this entry (any port when none was given)."""
-        return host.lower() == self.host and (self.port is None or port is None or port == self.port)
+        return host.lower() == self.host and (
+            self.port is None or port is None or port == self.port
+        )
 
 
 def _parse_port(text: str, whole: str) -> int:
@@ -271,9 +273,7 @@ def status() -> GuardStatus:
         return GuardStatus(
             active=_state.installed,
             env_forced=env_forced,
-            allowed_hosts=tuple(
-                f"{a.host}:{a.port}" if a.port else a.host for a in _state.allowed
-            ),
+            allowed_hosts=tuple(f"{a.host}:{a.port}" if a.port else a.host for a in _state.allowed),
             blocked_attempts=tuple(_state.blocked),
         )
 

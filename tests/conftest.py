@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001 - the whole suite runs behind the socket guard
-
 import os
 import shutil
 import subprocess
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import assistant.offline  # noqa: F401, I001 - the whole suite runs behind the socket guard
 from assistant.chat.store import ConversationStore
 from assistant.config import DEFAULT_MODEL_FILE, Paths, default_models_dir
 from assistant.engine.fake import ScriptedEngine
@@ -73,8 +72,12 @@ def smol_engine(smol_path: Path):  # type: ignore[no-untyped-def]
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180,
-    prefix: tuple[str, ...] = (), program: str = "assistant.cli.main",
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 180,
+    prefix: tuple[str, ...] = (),
+    program: str = "assistant.cli.main",
 ) -> subprocess.CompletedProcess[str]:
     """Run a CLI in a fresh interpreter, as a user would."""
     full_env = {**os.environ, **(env or {})}

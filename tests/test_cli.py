@@ -23,7 +23,8 @@ def test_ask_json_answers_with_the_bundled_model() -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert "Paris" in data["answer"]
-    assert data["tokens"] > 0 and data["tokens_per_second"] > 0
+    assert data["tokens"] > 0
+    assert data["tokens_per_second"] > 0
     assert data["time_to_first_token"] > 0
     assert data["finish_reason"] == "stop"
 
@@ -38,7 +39,8 @@ def test_ask_streams_text_and_saves_the_conversation() -> None:
     assert [c["title"] for c in conversations] == ["What is the capital of France?"]
     conversation_id = str(conversations[0]["id"])
     shown = run_cli("conversations", "show", conversation_id)
-    assert "assistant:" in shown.stdout and "Paris" in shown.stdout
+    assert "assistant:" in shown.stdout
+    assert "Paris" in shown.stdout
 
 
 @pytest.mark.model
@@ -105,9 +107,11 @@ def test_export_and_delete(assistant_home: Path, tmp_path: Path) -> None:
     result = run_cli("conversations", "export", str(conversation.id), "--format", "markdown",
                      "-o", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "# Case 7" in out.read_text() and "What happened?" in out.read_text()
+    assert "# Case 7" in out.read_text()
+    assert "What happened?" in out.read_text()
     refused = run_cli("conversations", "delete", str(conversation.id), stdin="")
-    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert refused.returncode != 0
+    assert "--yes" in refused.stderr
     deleted = run_cli("conversations", "delete", str(conversation.id), "--yes")
     assert deleted.returncode == 0
     assert "No conversations yet" in run_cli("conversations", "list").stdout
@@ -120,7 +124,8 @@ def test_admin_settings_set_validates(assistant_home: Path) -> None:
     assert "temperature = 0.5" in (assistant_home / "settings.toml").read_text()
     bad = run_cli("settings", "set", "generation.temperature", "9",
                   program="assistant.cli.admin")  # fmt: skip
-    assert bad.returncode == 2 and "between" in bad.stderr
+    assert bad.returncode == 2
+    assert "between" in bad.stderr
 
 
 def test_python_dash_m_assistant_works() -> None:
@@ -146,14 +151,16 @@ def test_ctrl_c_stops_the_answer_but_not_the_session() -> None:
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    assert process.stdin and process.stdout
+    assert process.stdin
+    assert process.stdout
     process.stdin.write(b"Write a very long story about a dragon and a knight.\n")
     process.stdin.flush()
     seen = b""
     deadline = time.monotonic() + 120
     while b"enclave> " not in seen or len(seen.split(b"enclave> ", 1)[1]) < 20:
         chunk = os.read(process.stdout.fileno(), 64)
-        assert chunk and time.monotonic() < deadline, seen
+        assert chunk, seen
+        assert time.monotonic() < deadline, seen
         seen += chunk
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(b"/history\n/quit\n", timeout=120)

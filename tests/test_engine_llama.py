@@ -17,9 +17,9 @@ from assistant.engine.base import (
     GenerationStats,
     GrammarConstraint,
     Role,
+    Token,
 )
 from assistant.engine.llama import LlamaEngine, _release
-from assistant.engine.base import Token
 from assistant.errors import ContextOverflowError, GrammarError, ModelFormatError
 
 pytestmark = pytest.mark.model
@@ -48,7 +48,8 @@ def test_answers_the_capital_question(smol_engine: LlamaEngine) -> None:
     assert "Paris" in text
     assert stats.finish_reason is FinishReason.STOP
     assert stats.completion_tokens == len(tokens)
-    assert stats.time_to_first_token is not None and stats.tokens_per_second > 0
+    assert stats.time_to_first_token is not None
+    assert stats.tokens_per_second > 0
     assert "\x00" not in text
 
 
@@ -94,7 +95,9 @@ def test_cancel_mid_stream(smol_engine: LlamaEngine) -> None:
     story = [ChatMessage(Role.USER, "Write a long story about a dragon.")]
     count = 0
     stats = GenerationStats()
-    for _ in smol_engine.stream(story, GenerationOptions(max_tokens=400), cancel=cancel, stats=stats):
+    for _ in smol_engine.stream(
+        story, GenerationOptions(max_tokens=400), cancel=cancel, stats=stats
+    ):
         count += 1
         if count == 4:
             cancel.cancel()
@@ -165,7 +168,8 @@ def test_second_architecture_uses_the_builtin_template(gemma_path: Path) -> None
         prompt = engine.render_chat(QUESTION)
         assert prompt.startswith("<bos><start_of_turn>user\n")
         text, tokens, _ = run(engine, GenerationOptions(temperature=0.0, max_tokens=8))
-        assert tokens and all(t.logprob <= 0 for t in tokens)
+        assert tokens
+        assert all(t.logprob <= 0 for t in tokens)
     finally:
         engine.close()
 
@@ -173,7 +177,9 @@ def test_second_architecture_uses_the_builtin_template(gemma_path: Path) -> None
 def test_release_holds_back_a_possible_stop_prefix() -> None:
     held = [Token("Hello ", 1, -0.1), Token("Wor", 2, -0.1)]
     ready, stopped = _release(held, ("World",))
-    assert [t.text for t in ready] == ["Hello "] and not stopped
+    assert [t.text for t in ready] == ["Hello "]
+    assert not stopped
     held.append(Token("ld!", 3, -0.1))
     ready, stopped = _release(held, ("World",))
-    assert ready == [] and stopped
+    assert ready == []
+    assert stopped

@@ -32,7 +32,8 @@ def test_real_default_model_passes(smol_path: Path) -> None:
     assert info.architecture == "llama"
     assert info.quantization == "Q4_1"
     assert info.context_length == 8192
-    assert info.chat_template and "<|im_start|>" in info.chat_template
+    assert info.chat_template
+    assert "<|im_start|>" in info.chat_template
     assert info.tensor_count > 100
 
 
@@ -98,13 +99,19 @@ def _header(version: int = 3, tensors: int = 0, kvs: int = 1) -> bytes:
         # a key whose length claims 2^62 bytes
         (_header() + struct.pack("<Q", 2**62) + b"\0" * 64, "over the limit"),
         # a string value whose length runs past the end of the file
-        (_header() + struct.pack("<Q", 1) + b"k" + struct.pack("<IQ", 8, 10_000) + b"abc",
-         "file ends first"),
+        (
+            _header() + struct.pack("<Q", 1) + b"k" + struct.pack("<IQ", 8, 10_000) + b"abc",
+            "file ends first",
+        ),
         # an array claiming billions of items
-        (_header() + struct.pack("<Q", 1) + b"k" + struct.pack("<IIQ", 9, 4, 2**40),
-         "items, over the limit"),
-        (_header() + struct.pack("<Q", 1) + b"k" + struct.pack("<I", 77) + b"\0" * 16,
-         "unknown value type"),
+        (
+            _header() + struct.pack("<Q", 1) + b"k" + struct.pack("<IIQ", 9, 4, 2**40),
+            "items, over the limit",
+        ),
+        (
+            _header() + struct.pack("<Q", 1) + b"k" + struct.pack("<I", 77) + b"\0" * 16,
+            "unknown value type",
+        ),
     ],
 )
 def test_hostile_headers_are_refused(tmp_path: Path, payload: bytes, message: str) -> None:

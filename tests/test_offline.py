@@ -48,8 +48,9 @@ def test_name_lookup_is_refused_before_any_dns_query() -> None:
 
 
 def test_udp_send_to_remote_is_refused() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, pytest.raises(
-        NetworkBlockedError
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        pytest.raises(NetworkBlockedError),
     ):
         sock.sendto(b"x", ("192.0.2.53", 53))
 

@@ -127,7 +127,9 @@ def test_engine_failure_keeps_question_and_partial(store: ConversationStore) -> 
     assert (messages[1].content, messages[1].status) == ("Half", "partial")
 
 
-def test_max_tokens_and_stop_strings_are_passed(engine: ScriptedEngine, store: ConversationStore) -> None:
+def test_max_tokens_and_stop_strings_are_passed(
+    engine: ScriptedEngine, store: ConversationStore
+) -> None:
     engine.enqueue("one two three four five")
     answer = service(engine, store, max_tokens=3).ask("count")
     assert answer.text == "one two three"

@@ -156,7 +156,9 @@ class ChatService:
         if conversation_id is None:
             conversation_id = self.store.create(title_from(question), model=self.model_name).id
         history = self.history(conversation_id)
-        answer_tokens = min(options.max_tokens, max(MIN_ANSWER_TOKENS, self.engine.context_size // 2))
+        answer_tokens = min(
+            options.max_tokens, max(MIN_ANSWER_TOKENS, self.engine.context_size // 2)
+        )
         system = ChatMessage(Role.SYSTEM, self.system_prompt) if self.system_prompt else None
         messages, dropped = fit_to_context(
             self.engine,
@@ -205,7 +207,9 @@ class ChatService:
             dropped_turns=dropped,
         )
 
-    def _save(self, message_id: int, tokens: list[Token], status: str, stats: GenerationStats) -> None:
+    def _save(
+        self, message_id: int, tokens: list[Token], status: str, stats: GenerationStats
+    ) -> None:
         meta = {
             "model": self.model_name,
             "finish_reason": stats.finish_reason.value if stats.finish_reason else None,

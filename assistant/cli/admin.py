@@ -7,8 +7,6 @@ removable media, trusted keys and installer verification arrive here too.
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
-
 import argparse
 import importlib
 import json
@@ -16,6 +14,7 @@ import sys
 import tomllib
 from collections.abc import Sequence
 
+import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 from assistant import __version__
 from assistant.app import App
 from assistant.cli.common import add_global_options, paths_from, print_json, run_command
@@ -81,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     settings.set_defaults(handler=cmd_settings)
 
     for module_name in EXTENSIONS:
-        importlib.import_module(module_name).register(commands, lambda args: App.create(paths_from(args)))
+        importlib.import_module(module_name).register(
+            commands, lambda args: App.create(paths_from(args))
+        )
     return parser
 
 

@@ -6,8 +6,6 @@ command builds the application through :class:`assistant.app.App` and reports er
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
-
 import argparse
 import importlib
 import signal
@@ -19,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 from assistant import __version__
 from assistant.app import App
 from assistant.cli.common import add_global_options, paths_from, print_json, run_command

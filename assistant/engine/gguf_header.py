@@ -239,7 +239,9 @@ def _parse(reader: _Reader, size: int) -> GGUFInfo:
         raise reader.fail(f"GGUF version {version} is not supported (only 2 and 3)")
     tensor_count, kv_count = reader.u64(), reader.u64()
     if tensor_count > limits.max_tensors:
-        raise reader.fail(f"it claims {tensor_count} tensors, over the limit of {limits.max_tensors}")
+        raise reader.fail(
+            f"it claims {tensor_count} tensors, over the limit of {limits.max_tensors}"
+        )
     if kv_count > limits.max_kv:
         raise reader.fail(f"it claims {kv_count} metadata keys, over the limit of {limits.max_kv}")
     metadata: dict[str, Any] = {}

@@ -232,7 +232,9 @@ class LlamaEngine:
                     "(check the rule syntax and that a 'root' rule exists)."
                 )
             llama_cpp.llama_sampler_free(probe)
-            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(  # type: ignore[attr-defined]
+                gbnf, verbose=False
+            )
         return self._grammars[key]
 
     def _run(
@@ -311,9 +313,7 @@ class LlamaEngine:
             return logprob, ()
         best = np.argpartition(logits, -top_n)[-top_n:]
         best = best[np.argsort(logits[best])[::-1]]
-        top = tuple(
-            Alternative(self._piece(int(i)), float(logits[i]) - log_total) for i in best
-        )
+        top = tuple(Alternative(self._piece(int(i)), float(logits[i]) - log_total) for i in best)
         return logprob, top
 
     def _piece(self, token_id: int) -> str:
@@ -368,7 +368,12 @@ def _release(held: list[Token], stops: Sequence[str]) -> tuple[list[Token], bool
     if cut >= 0:
         return _take_chars(held, cut), True
     keep = max(
-        (n for s in stops for n in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:n])),
+        (
+            n
+            for s in stops
+            for n in range(min(len(s) - 1, len(text)), 0, -1)
+            if text.endswith(s[:n])
+        ),
         default=0,
     )
     ready = _take_chars(held, len(text) - keep)
