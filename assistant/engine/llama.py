@@ -62,6 +62,7 @@ class LlamaEngine:
 
     supports_grammar = True
     supports_logprobs = True
+    supports_llguidance = True
 
     def __init__(self, llm: Any, header: GGUFInfo, template: ChatTemplate, info: ModelInfo):
         self._llm = llm
@@ -70,6 +71,7 @@ class LlamaEngine:
         self._info = info
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self._llg_tokenizer: Any = None
         self._pieces: dict[int, bytes] = {}
         self._n_vocab = int(llm.n_vocab())
         self._add_bos = bool(llm._model.add_bos_token())
@@ -217,6 +219,8 @@ class LlamaEngine:
 
     def _compile_grammar(self, options: GenerationOptions) -> Any:
         assert options.grammar is not None
+        if options.grammar.llguidance:
+            return self._compile_llguidance(options.grammar.llguidance, options.grammar.cache_key)
         key = options.grammar.cache_key or options.grammar.gbnf
         if key not in self._grammars:
             gbnf = options.grammar.gbnf
@@ -237,6 +241,17 @@ class LlamaEngine:
             )
         return self._grammars[key]
 
+    def _compile_llguidance(self, grammar: str, cache_key: str) -> Any:
+        """A token-mask processor for an llguidance grammar; the matcher is cached by key."""
+        from assistant.engine import llama_grammar  # llguidance loads only when asked for
+
+        key = "llg:" + (cache_key or grammar)
+        if key not in self._grammars:
+            if self._llg_tokenizer is None:
+                self._llg_tokenizer = llama_grammar.llguidance_tokenizer(self._llm._model.vocab)
+            self._grammars[key] = llama_grammar.llguidance_matcher(self._llg_tokenizer, grammar)
+        return llama_grammar.TokenMaskProcessor(self._grammars[key], self._n_vocab)
+
     def _run(
         self,
         prompt: list[int],
@@ -247,6 +262,10 @@ class LlamaEngine:
     ) -> Iterator[Token]:
         llm = self._llm
         max_new = min(options.max_tokens, self.context_size - len(prompt))
+        # An llguidance constraint is a logits processor that follows each accepted token.
+        processor = grammar if hasattr(grammar, "consume") else None
+        if processor is not None:
+            grammar = None
         with self._lock:
             start = time.perf_counter()
             stats.prompt_tokens = len(prompt)
@@ -265,6 +284,7 @@ class LlamaEngine:
                 temp=options.temperature,
                 repeat_penalty=options.repeat_penalty,
                 grammar=grammar,
+                logits_processor=[processor] if processor is not None else None,
             )
             try:
                 for token_id in generator:
@@ -274,6 +294,8 @@ class LlamaEngine:
                     if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token_id):
                         stats.finish_reason = FinishReason.STOP
                         break
+                    if processor is not None:
+                        processor.consume(token_id)
                     logprob, top = self._logprobs(token_id, options.top_logprobs)
                     text = decoder.decode(self._piece_bytes(token_id))
                     if stats.time_to_first_token is None:
@@ -307,7 +329,7 @@ class LlamaEngine:
             ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self._n_vocab,)
         )
         peak = float(logits.max())
-        log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+        log_total = peak + float(np.log(np.exp(logits - peak).sum(dtype=np.float64)))
         logprob = float(logits[token_id]) - log_total
         if top_n <= 0:
             return logprob, ()
