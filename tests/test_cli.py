@@ -188,3 +188,34 @@ def test_ask_without_network_gives_the_same_answer() -> None:
     if trace:
         calls = trace_file.read_text()
         assert "AF_INET" not in calls, calls
+
+
+@pytest.mark.model
+def test_a_killed_answer_is_kept_and_marked_partial() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "ask", "--max-tokens", "400",
+         "Write a very long story about a dragon and a knight."],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    with process:
+        assert process.stdout
+        seen = b""
+        deadline = time.monotonic() + 120
+        started = None
+        # Wait past the first periodic save (once a second) so there is text to keep.
+        while started is None or time.monotonic() - started < 1.5:
+            chunk = os.read(process.stdout.fileno(), 64)
+            assert chunk, seen
+            assert time.monotonic() < deadline
+            seen += chunk
+            started = started or time.monotonic()
+        process.kill()
+        process.wait(30)
+    listing = json.loads(run_cli("conversations", "list", "--json").stdout)
+    assert len(listing) == 1
+    shown = run_cli("conversations", "show", str(listing[0]["id"])).stdout
+    assert "assistant [partial]:" in shown
+    saved = shown.split("assistant [partial]:", 1)[1].strip()
+    assert saved
+    assert seen.decode(errors="ignore").strip().startswith(saved[:20])
