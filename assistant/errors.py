@@ -21,9 +21,20 @@ The tree::
     ├── GenerationError
     │   ├── ContextOverflowError    the prompt cannot fit the model's context window
     │   └── GrammarError            a grammar constraint could not be compiled
+    │       ├── SchemaError             the JSON Schema itself is invalid or unreadable
+    │       ├── UnsupportedSchemaError  a schema keyword the constraint engine cannot honour
+    │       └── OutputValidationError   the output still fails its schema after a retry
     ├── StoreError                  the conversation database failed
     │   └── ConversationNotFoundError
     ├── InstanceLockedError         another Enclave process holds the data directory
+    ├── CatalogError                model administration: import, trusted keys (issue 6)
+    │   ├── SignatureError          a manifest or key failed Ed25519 verification
+    │   ├── ManifestError           a manifest is malformed or disagrees with its folder
+    │   ├── ImportRefusedError      a file failed a check before install (digest, header, ...)
+    │   │   └── RollbackError       the version is not newer than the one installed
+    │   ├── ImportCancelledError    the admin cancelled an import; nothing was left behind
+    │   ├── IntegrityError          an installed model no longer matches its digests
+    │   └── CatalogEntryNotFoundError  no installed model or trusted key by that name
     └── KnowledgeError              the document index (issue 3)
         ├── KnowledgeIndexError     the index on disk cannot be opened, read or written
         │   └── EmbedderMismatchError  the index was built with a different embedder
@@ -182,3 +193,107 @@ class CollectionNotFoundError(KnowledgeError):
             f"There is no collection named {name!r} (collections: {listed}). "
             "Import documents into it first with 'assistant ingest PATH --collection NAME'."
         )
+
+
+class SchemaError(GrammarError):
+    """The JSON Schema is not valid JSON Schema, or cannot be read."""
+
+    exit_code = 2
+
+
+class UnsupportedSchemaError(GrammarError):
+    """A schema keyword that the constraint engine can neither enforce nor leave to validation.
+
+    Attributes:
+        keyword: the keyword, for example ``"patternProperties"``.
+        path: where it sits, as a JSON Pointer into the schema (``"#/properties/tags"``).
+    """
+
+    exit_code = 2
+
+    def __init__(self, keyword: str, path: str, reason: str) -> None:
+        self.keyword = keyword
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"The schema keyword {keyword!r} at {path} is not supported: {reason} "
+            "Remove it or rewrite that part of the schema."
+        )
+
+
+class OutputValidationError(GrammarError):
+    """Generated output did not validate against its schema, even after a retry.
+
+    Attributes:
+        message: the validation message of the last attempt.
+        output: the text the model produced on the last attempt.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, output: str, attempts: int) -> None:
+        self.message = message
+        self.output = output
+        self.attempts = attempts
+        super().__init__(
+            f"The model's output did not validate against the schema after {attempts} "
+            f"attempts: {message}. Simplify the schema, raise --max-tokens, or use a larger model."
+        )
+
+
+class CatalogError(AssistantError):
+    """Model administration failed: import, trusted keys, the installed-models registry.
+
+    Attributes:
+        reason: a short code for the audit log (``"signature"``, ``"digest"``, ``"header"``...).
+    """
+
+    exit_code = 6
+    reason: str = "catalog"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class SignatureError(CatalogError):
+    """A manifest is not signed by a trusted key, its signature does not match, or a key is bad."""
+
+    reason = "signature"
+
+
+class ManifestError(CatalogError):
+    """A manifest is malformed, or the folder holds files it does not list (or lacks some)."""
+
+    reason = "manifest"
+
+
+class ImportRefusedError(CatalogError):
+    """A model file failed a check before install: digest, header, chat template or test load."""
+
+    reason = "refused"
+
+
+class RollbackError(ImportRefusedError):
+    """The manifest's version is not newer than the installed one (``--force`` overrides)."""
+
+    reason = "rollback"
+
+
+class ImportCancelledError(CatalogError):
+    """The admin cancelled an import; nothing it copied was left behind."""
+
+    reason = "cancelled"
+
+
+class IntegrityError(CatalogError):
+    """An installed model's files no longer match the digests they were imported with."""
+
+    reason = "integrity"
+
+
+class CatalogEntryNotFoundError(CatalogError):
+    """No installed model, adapter or trusted key matches the name or fingerprint given."""
+
+    reason = "not-found"
