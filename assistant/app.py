@@ -8,8 +8,10 @@ Heavy parts load on first use, so ``assistant conversations list`` never loads a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from assistant import offline
+from assistant.catalog.service import Catalog
 from assistant.chat.session import ChatService
 from assistant.chat.store import ConversationStore
 from assistant.config import Paths, Settings, load_settings
@@ -31,8 +33,12 @@ def generation_options(settings: Settings) -> GenerationOptions:
     )
 
 
-def load_engine(settings: Settings) -> Engine:
+def load_engine(settings: Settings, *, lora_path: Path | None = None) -> Engine:
     """Load the configured GGUF in llama.cpp.
+
+    Args:
+        settings: model and decoding settings.
+        lora_path: an adapter to apply (the one an admin selected for this model).
 
     Raises:
         ModelError: the file is missing, malformed or refused by llama.cpp.
@@ -47,6 +53,7 @@ def load_engine(settings: Settings) -> Engine:
         gpu_layers=m.gpu_layers,
         batch_size=m.batch_size,
         seed=settings.generation.seed,
+        lora_path=lora_path,
     )
 
 
@@ -59,6 +66,7 @@ class App:
     _engine: Engine | None = None
     _store: ConversationStore | None = None
     _chat: ChatService | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -82,9 +90,21 @@ class App:
         return cls(paths=paths, settings=settings, _engine=engine)
 
     @property
+    def catalog(self) -> Catalog:
+        """Models an admin imported, trusted keys and the audit log."""
+        if self._catalog is None:
+            self._catalog = Catalog(self.paths)
+        return self._catalog
+
+    def selected_adapter(self) -> Path | None:
+        """The LoRA adapter an admin selected for the configured model, if it is a catalog one."""
+        installed = self.catalog.registry.find_by_path(self.settings.model_path())
+        return self.catalog.registry.selected_adapter(installed) if installed else None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = load_engine(self.settings)
+            self._engine = load_engine(self.settings, lora_path=self.selected_adapter())
         return self._engine
 
     @property
