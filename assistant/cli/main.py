@@ -284,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Command groups that live in their own modules; each exposes
 #: ``register(subparsers, build_app: Callable[[argparse.Namespace], App]) -> None``.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = (
+    "assistant.cli.structured",
+    "assistant.cli.gui",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

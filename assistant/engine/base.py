@@ -66,14 +66,17 @@ class Token:
 
 @dataclass(frozen=True)
 class GrammarConstraint:
-    """A constraint on the shape of the output, as GBNF text.
+    """A constraint on the shape of the output, as GBNF text or an llguidance grammar.
 
-    Structured output (JSON Schema, pydantic) compiles to this. ``cache_key`` lets the engine
-    reuse a compiled grammar.
+    Structured output (JSON Schema, pydantic) compiles to this (:mod:`assistant.grammar`).
+    ``cache_key`` lets the engine reuse a compiled grammar. When ``llguidance`` is set (a grammar
+    serialised by llguidance's own compilers) an engine that supports it enforces that one with a
+    token mask and ignores ``gbnf``; ``supports_llguidance`` on the engine says whether it can.
     """
 
     gbnf: str
     cache_key: str = ""
+    llguidance: str = ""
 
 
 class FinishReason(enum.StrEnum):

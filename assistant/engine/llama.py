@@ -86,6 +86,7 @@ class LlamaEngine:
         gpu_layers: int = 0,
         batch_size: int = 512,
         seed: int = -1,
+        lora_path: Path | None = None,
     ) -> LlamaEngine:
         """Check and load a GGUF model.
 
@@ -97,6 +98,7 @@ class LlamaEngine:
                 the CPU and ``info.notes`` says so.
             batch_size: prompt tokens evaluated per step.
             seed: sampling seed; -1 for random.
+            lora_path: a GGUF LoRA adapter to apply (checked like a model before loading).
 
         Raises:
             ModelNotFoundError: no such file.
@@ -127,6 +129,10 @@ class LlamaEngine:
             "logits_all": False,
             "verbose": False,
         }
+        if lora_path is not None:
+            read_header(Path(lora_path))  # an adapter is as untrusted as a model
+            kwargs["lora_path"] = str(lora_path)
+            notes.append(f"LoRA adapter {Path(lora_path).name} applied.")
         if threads > 0:
             kwargs["n_threads"] = threads
             kwargs["n_threads_batch"] = threads
@@ -263,10 +269,12 @@ class LlamaEngine:
         llm = self._llm
         max_new = min(options.max_tokens, self.context_size - len(prompt))
         # An llguidance constraint is a logits processor that follows each accepted token.
-        processor = grammar if hasattr(grammar, "consume") else None
-        if processor is not None:
-            grammar = None
+        processor = None
+        if grammar is not None and not isinstance(grammar, llama_cpp.llama_grammar.LlamaGrammar):
+            processor, grammar = grammar, None
         with self._lock:
+            if processor is not None:
+                processor.start()
             start = time.perf_counter()
             stats.prompt_tokens = len(prompt)
             stats.cached_prompt_tokens = _common_prefix(llm.input_ids[: llm.n_tokens], prompt)

@@ -1,0 +1,143 @@
+"""The ``extract`` command: structured output from the command line.
+
+``assistant extract --schema schema.json [--doc FILE | --collection NAME] [--question TEXT]
+[--out result.json]`` fills the schema (from the document's passages, with per-field citations,
+when a source is given), ``--gbnf grammar.gbnf`` constrains to a raw grammar, ``--entities``
+and ``--classify LABEL,...`` run the built-in tasks. The result is validated before it is
+written; when it cannot be made valid the command prints the validation error and exits 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.grammar import (
+    Backend,
+    Gbnf,
+    GrammarCompiler,
+    Passage,
+    build_messages,
+    classify,
+    extract_entities,
+    fill_form,
+    generate_structured,
+    load_schema,
+    passages_from_text,
+)
+from assistant.grammar.extract import DEFAULT_OPTIONS
+
+_MAX_DOC_BYTES = 20 * 1024 * 1024
+
+
+def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) -> None:
+    """Add ``extract`` to the ``assistant`` parser."""
+    sub = subparsers.add_parser(
+        "extract", help="structured output: JSON that validates against a schema or a grammar"
+    )
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--schema", metavar="FILE", help="JSON Schema to fill (draft 2020-12/07)")
+    what.add_argument("--gbnf", metavar="FILE", help="raw GBNF grammar (start rule 'root')")
+    what.add_argument("--entities", action="store_true", help="people, places, dates ... by page")
+    what.add_argument("--classify", metavar="LABELS", help="comma-separated labels to choose from")
+    source = sub.add_mutually_exclusive_group()
+    source.add_argument("--doc", metavar="FILE", help="a plain-text or Markdown document")
+    source.add_argument("--collection", metavar="NAME", help="search this imported collection")
+    sub.add_argument("--question", metavar="TEXT", help="what to extract, or the request itself")
+    sub.add_argument("--out", metavar="FILE", help="write the validated result here")
+    sub.add_argument("--json", action="store_true", help="print a report with citations")
+    sub.add_argument("--backend", choices=[b.value for b in Backend], help="constraint engine")
+    sub.add_argument("--top-k", type=int, default=4, dest="top_k", help="passages to retrieve")
+    sub.add_argument("--max-tokens", type=int, dest="max_tokens")
+    sub.add_argument("--seed", type=int)
+    sub.set_defaults(handler=lambda args: cmd_extract(args, build_app))
+
+
+def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespace], Any]) -> int:
+    app = build_app(args)
+    options = replace(
+        DEFAULT_OPTIONS,
+        **{k: getattr(args, k) for k in ("max_tokens", "seed") if getattr(args, k) is not None},
+    )
+    backend = Backend(args.backend) if args.backend else None
+    compiler = getattr(app, "grammar_compiler", None) or GrammarCompiler()
+    common: dict[str, Any] = {"options": options, "backend": backend, "compiler": compiler}
+    schema = load_schema(Path(args.schema)) if args.schema else None  # fail before loading a model
+    question = args.question or ""
+    passages = _passages(args, app, question)
+    engine = app.engine
+    report: dict[str, Any]
+    if args.entities:
+        entities = extract_entities(engine, _need(passages, "--entities"), **common)
+        result: Any = [asdict(e) for e in entities]
+        report = {"result": result}
+    elif args.classify:
+        labels = args.classify.split(",")
+        found = classify(engine, _need(passages, "--classify"), labels, **common)
+        result = asdict(found)
+        report = {"result": result}
+    elif schema is not None and passages:
+        form = fill_form(engine, schema, passages, question=question, **common)
+        result = form.values
+        report = {"result": result,
+                  "citations": {k: asdict(c) for k, c in form.citations.items()}}  # fmt: skip
+    else:
+        target: Any = schema if schema is not None else Gbnf(_read(Path(args.gbnf), "grammar"))
+        if not question:
+            raise AssistantError("Give --question TEXT, or a source with --doc or --collection.")
+        messages = build_messages(question, target=target)
+        structured = generate_structured(engine, target, messages, **common)
+        result = structured.value
+        report = {"result": result, "attempts": structured.attempts,
+                  "backend": structured.backend, "notes": list(structured.notes)}  # fmt: skip
+    text = (
+        json.dumps(result, indent=2, ensure_ascii=False) if not isinstance(result, str) else result
+    )
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"valid: wrote {args.out}", file=sys.stderr)
+    if args.json:
+        report["valid"] = True
+        json.dump(report, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    elif not args.out:
+        print(text)
+    for name, cite in report.get("citations", {}).items():
+        page = f", page {cite['page']}" if cite["page"] is not None else ""
+        print(f"  {name}: source [{cite['source']}] {cite['document']}{page}", file=sys.stderr)
+    return 0
+
+
+def _passages(args: argparse.Namespace, app: Any, question: str) -> list[Passage]:
+    if args.doc:
+        path = Path(args.doc)
+        return passages_from_text(_read(path, "document"), document=path.name)
+    if args.collection:
+        from assistant.cli.knowledge import open_knowledge  # the index loads only when asked for
+
+        query = question or "names, dates, organizations, identifiers"
+        with open_knowledge(args, lambda _args: app) as kb:
+            hits = kb.search(query, collection=args.collection, top_k=args.top_k)
+        return [Passage(h.text, h.document_name, h.page) for h in hits]
+    return []
+
+
+def _need(passages: list[Passage], option: str) -> list[Passage]:
+    if not passages:
+        raise AssistantError(f"{option} needs a source: --doc FILE or --collection NAME.")
+    return passages
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        if path.stat().st_size > _MAX_DOC_BYTES:
+            raise AssistantError(f"The {what} {path} is larger than 20 MB; split it first.")
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise AssistantError(f"Could not read the {what} {path}: {exc}") from exc

@@ -1,0 +1,106 @@
+"""Structured output with the real SmolLM2 model, both constraint engines, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, Field
+
+from assistant.engine.llama import LlamaEngine
+from assistant.errors import UnsupportedSchemaError
+from assistant.grammar import (
+    Backend,
+    Gbnf,
+    GrammarCompiler,
+    build_messages,
+    extract,
+    extract_entities,
+    generate_structured,
+    load_schema,
+    passages_from_text,
+)
+from tests.conftest import run_cli
+from tests.grammar.conftest import SCHEMAS, keyword_cases
+
+pytestmark = pytest.mark.model
+
+CASES = keyword_cases()
+# llama.cpp's GBNF sampler costs seconds per answer on this CPU (bench/bench_structured.py runs the
+# whole corpus on both); the tests run every case on the default engine and two on the baseline.
+GBNF_CASES = {"enum_const", "ref_defs"}
+PAIRS = [(c, Backend.LLGUIDANCE) for c in CASES] + [
+    (c, Backend.GBNF) for c in CASES if c["name"] in GBNF_CASES
+]
+
+
+@pytest.fixture(scope="module")
+def compiler() -> GrammarCompiler:
+    return GrammarCompiler()
+
+
+@pytest.mark.parametrize(("case", "backend"), PAIRS, ids=[f"{c['name']}-{b}" for c, b in PAIRS])
+def test_every_keyword_family_validates(smol_engine: LlamaEngine, compiler: GrammarCompiler,
+                                        case: dict, backend: Backend) -> None:  # fmt: skip
+    schema = load_schema(case["schema"])
+    messages = build_messages(case["prompt"], target=schema)
+    result = generate_structured(smol_engine, schema, messages, backend=backend, compiler=compiler)
+    assert schema.validation_errors(result.data) == []
+    assert result.backend is backend
+
+
+def test_unsupported_keyword_is_a_clear_error(smol_engine: LlamaEngine) -> None:
+    schema = json.loads((SCHEMAS / "keywords" / "unsupported.json").read_text())
+    with pytest.raises(UnsupportedSchemaError, match=r"'if' at #/properties/detail/if"):
+        extract(smol_engine, schema, "Describe a cat.")
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=30)
+    quantity: int = Field(ge=1, le=99)
+
+
+def test_pydantic_path(smol_engine: LlamaEngine) -> None:
+    item = extract(smol_engine, Item, "Three apples.")
+    assert isinstance(item, Item)
+    assert 1 <= item.quantity <= 99
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_raw_gbnf_path(smol_engine: LlamaEngine, backend: Backend) -> None:
+    grammar = Gbnf('root ::= ("yes" | "no") "." ')
+    assert extract(smol_engine, grammar, "Is Paris in France?", backend=backend) in ("yes.", "no.")
+
+
+def test_entities_from_a_paged_document(smol_engine: LlamaEngine) -> None:
+    passages = passages_from_text(
+        "Report by John Smith of Acme Corp.\fThe meeting took place in Berlin.", document="r.txt"
+    )
+    entities = extract_entities(smol_engine, passages)
+    assert entities, "the model found nothing"
+    assert all(e.document == "r.txt" and e.page in (1, 2) for e in entities)
+
+
+def test_extract_cli_round_trips_to_a_file(tmp_path: Path, smol_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {
+        "payer": {"type": "string", "maxLength": 40},
+        "paid_on": {"type": "string", "format": "date"}},
+        "required": ["payer", "paid_on"]}))  # fmt: skip
+    doc = tmp_path / "doc.txt"
+    doc.write_text("Invoice INV-2291 was paid by Mary Jones on 2024-03-01.\n")
+    out = tmp_path / "result.json"
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema), "--doc", str(doc),
+                   "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "valid: wrote" in done.stderr
+    assert "source [1] doc.txt" in done.stderr
+    assert load_schema(schema).validation_errors(json.loads(out.read_text())) == []
+
+
+def test_extract_cli_refuses_an_unsupported_schema(smol_path: Path) -> None:
+    done = run_cli("--model", str(smol_path), "extract", "--schema",
+                   str(SCHEMAS / "keywords" / "unsupported.json"), "--question", "x")  # fmt: skip
+    assert done.returncode == 2
+    assert "error: The schema keyword 'if' at #/properties/detail/if" in done.stderr
