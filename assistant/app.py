@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant import offline
 from assistant.catalog.service import Catalog
@@ -17,6 +18,9 @@ from assistant.chat.store import ConversationStore
 from assistant.config import Paths, Settings, load_settings
 from assistant.engine.base import Engine, GenerationOptions
 from assistant.errors import ConfigError
+
+if TYPE_CHECKING:
+    from assistant.grammar.compile import GrammarCompiler
 
 
 def generation_options(settings: Settings) -> GenerationOptions:
@@ -67,6 +71,7 @@ class App:
     _store: ConversationStore | None = None
     _chat: ChatService | None = field(default=None, repr=False)
     _catalog: Catalog | None = field(default=None, repr=False)
+    _grammar_compiler: GrammarCompiler | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -88,6 +93,15 @@ class App:
         except ValueError as exc:
             raise ConfigError(f"{paths.settings_file}: network.allowed_hosts: {exc}") from exc
         return cls(paths=paths, settings=settings, _engine=engine)
+
+    @property
+    def grammar_compiler(self) -> GrammarCompiler:
+        """One cache of compiled grammars for every structured-output caller."""
+        if self._grammar_compiler is None:
+            from assistant.grammar.compile import GrammarCompiler  # llguidance loads on demand
+
+            self._grammar_compiler = GrammarCompiler()
+        return self._grammar_compiler
 
     @property
     def catalog(self) -> Catalog:

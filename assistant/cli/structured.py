@@ -21,7 +21,6 @@ from assistant.errors import AssistantError
 from assistant.grammar import (
     Backend,
     Gbnf,
-    GrammarCompiler,
     Passage,
     build_messages,
     classify,
@@ -66,7 +65,7 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
         **{k: getattr(args, k) for k in ("max_tokens", "seed") if getattr(args, k) is not None},
     )
     backend = Backend(args.backend) if args.backend else None
-    compiler = getattr(app, "grammar_compiler", None) or GrammarCompiler()
+    compiler = app.grammar_compiler
     common: dict[str, Any] = {"options": options, "backend": backend, "compiler": compiler}
     schema = load_schema(Path(args.schema)) if args.schema else None  # fail before loading a model
     question = args.question or ""
