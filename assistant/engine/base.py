@@ -148,6 +148,31 @@ class ModelInfo:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class ContinuationScore:
+    """How likely the model found a given continuation, token by token (teacher forcing).
+
+    Attributes:
+        tokens: each continuation token's text and natural-log probability under the model,
+            conditioned on the prompt and the tokens before it.
+    """
+
+    tokens: tuple[tuple[str, float], ...]
+
+    @property
+    def total_logprob(self) -> float:
+        return sum(logprob for _, logprob in self.tokens)
+
+    @property
+    def cross_entropy(self) -> float:
+        """Mean negative log-likelihood per token, in nats."""
+        return -self.total_logprob / len(self.tokens) if self.tokens else 0.0
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.cross_entropy)
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A loaded model that can stream tokens."""

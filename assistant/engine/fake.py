@@ -18,6 +18,7 @@ from assistant.engine.base import (
     Alternative,
     CancelToken,
     ChatMessage,
+    ContinuationScore,
     FinishReason,
     GenerationOptions,
     GenerationStats,
@@ -135,6 +136,18 @@ class ScriptedEngine:
             stats.elapsed = time.perf_counter() - start
             yield Token(text=piece, id=index, logprob=logprob, top=top)
         stats.elapsed = time.perf_counter() - start
+
+    def score(self, messages: Sequence[ChatMessage], continuation: str) -> ContinuationScore:
+        """Words found in the prompt are likely (-0.1), others unlikely (-2.0): enough for a test
+        to tell a grounded answer from an invented one."""
+        prompt_words = set(self.render_chat(messages).lower().split())
+        return ContinuationScore(
+            tuple(
+                (piece, -0.1 if piece.strip().lower() in prompt_words else -2.0)
+                for piece in _WORDS.findall(continuation)
+                if piece.strip()
+            )
+        )
 
     def close(self) -> None:
         self.closed = True

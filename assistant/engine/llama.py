@@ -29,6 +29,7 @@ from assistant.engine.base import (
     Alternative,
     CancelToken,
     ChatMessage,
+    ContinuationScore,
     FinishReason,
     GenerationOptions,
     GenerationStats,
@@ -331,8 +332,55 @@ class LlamaEngine:
                 generator.close()
                 stats.elapsed = time.perf_counter() - start
 
-    def _logprobs(self, token_id: int, top_n: int) -> tuple[float, tuple[Alternative, ...]]:
-        pointer = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+    def score(self, messages: Sequence[ChatMessage], continuation: str) -> ContinuationScore:
+        """The log-probability of each token of ``continuation`` as the answer to ``messages``.
+
+        The prompt is evaluated, then the continuation in batches whose every position returns
+        logits (the context keeps logits for the last position only during generation), so the
+        cost is one forward pass over prompt and continuation.
+
+        Raises:
+            ContextOverflowError: prompt and continuation do not fit the context window.
+            GenerationError: llama.cpp failed.
+        """
+        llm = self._llm
+        prompt = self.prompt_tokens(messages)
+        target = self.tokenize(continuation)
+        if not target:
+            return ContinuationScore(())
+        if len(prompt) + len(target) > self.context_size:
+            raise ContextOverflowError(
+                f"Prompt and expected answer take {len(prompt) + len(target)} tokens; the "
+                f"model's context holds {self.context_size}."
+            )
+        scored: list[tuple[str, float]] = []
+        # Position i's logits predict token i + 1: feed the prompt's last token and all but the
+        # continuation's last, and read the logits at each of those positions.
+        feed = [prompt[-1], *target[:-1]]
+        with self._lock:
+            try:
+                llm.reset()
+                llm.eval(prompt[:-1])
+                for start in range(0, len(feed), llm.n_batch):
+                    chunk = feed[start : start + llm.n_batch]
+                    llm._batch.set_batch(batch=chunk, n_past=llm.n_tokens, logits_all=True)
+                    llm._ctx.decode(llm._batch)
+                    llm.input_ids[llm.n_tokens : llm.n_tokens + len(chunk)] = chunk
+                    llm.n_tokens += len(chunk)
+                    for offset in range(len(chunk)):
+                        token_id = target[start + offset]
+                        logprob, _ = self._logprobs(token_id, 0, index=offset)
+                        scored.append((self._piece(token_id), logprob))
+            except (RuntimeError, OSError) as exc:
+                raise GenerationError(f"llama.cpp failed while scoring: {exc}") from exc
+            finally:
+                llm._requires_eval = True  # the next generate must not trust these logits
+        return ContinuationScore(tuple(scored))
+
+    def _logprobs(
+        self, token_id: int, top_n: int, *, index: int = -1
+    ) -> tuple[float, tuple[Alternative, ...]]:
+        pointer = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, index)
         logits = np.ctypeslib.as_array(
             ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self._n_vocab,)
         )
