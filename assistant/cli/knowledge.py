@@ -1,0 +1,316 @@
+"""The knowledge-base commands: ``ingest``, ``docs list|show|remove|collections``, ``search``.
+
+:func:`register` adds them to the ``assistant`` parser. Each handler builds the application with
+the ``ctx_factory`` it was given and uses its ``knowledge`` attribute when it has one (the
+composition root's knowledge base), else opens ``paths.index_dir`` itself. Errors are
+:class:`~assistant.errors.AssistantError` subclasses; :func:`assistant.cli.common.run_command`
+prints them as one line and exits non-zero.
+
+Progress goes to stderr, results to stdout, so ``--json`` output can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from assistant.knowledge.base import DEFAULT_COLLECTION, KnowledgeBase
+from assistant.knowledge.records import (
+    DocumentRecord,
+    DocumentStatus,
+    IngestReport,
+    IngestStage,
+    ProgressEvent,
+)
+from assistant.knowledge.search import SearchHit
+
+CtxFactory = Callable[[argparse.Namespace], Any]
+
+
+def register(subparsers: Any, ctx_factory: CtxFactory) -> None:
+    """Add the knowledge-base commands to the ``assistant`` parser.
+
+    Args:
+        subparsers: the object ``ArgumentParser.add_subparsers()`` returned.
+        ctx_factory: builds the application from the parsed arguments; it must have ``paths``
+            (a :class:`~assistant.config.Paths`) and may have ``knowledge`` (a ready
+            :class:`KnowledgeBase`).
+    """
+    ingest = subparsers.add_parser(
+        "ingest", help="import documents (files or folders) into a collection"
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    _collection_option(ingest)
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.set_defaults(handler=lambda args: cmd_ingest(args, ctx_factory))
+
+    docs = subparsers.add_parser("docs", help="list, show or remove imported documents")
+    actions = docs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list documents and their status")
+    listing.add_argument("--collection", metavar="NAME", help="only this collection")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="show one document and its passages")
+    show.add_argument("document", metavar="DOC", help="id, id prefix, path or file name")
+    show.add_argument("--collection", metavar="NAME")
+    show.add_argument("--chunks", action="store_true", help="print every passage")
+    show.add_argument("--json", action="store_true")
+    remove = actions.add_parser("remove", help="remove documents from the index (files stay)")
+    remove.add_argument("documents", nargs="+", metavar="DOC", help="id, path or file name")
+    remove.add_argument("--collection", metavar="NAME")
+    collections = actions.add_parser("collections", help="list collections")
+    collections.add_argument("--json", action="store_true")
+    docs.set_defaults(handler=lambda args: cmd_docs(args, ctx_factory))
+
+    search = subparsers.add_parser("search", help="show the passages that match a query")
+    search.add_argument("query")
+    _collection_option(search)
+    search.add_argument("--top-k", type=_positive, default=5, dest="top_k", metavar="N")
+    search.add_argument("--document", metavar="DOC", help="only this document")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=lambda args: cmd_search(args, ctx_factory))
+
+
+def _collection_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--collection",
+        metavar="NAME",
+        default=DEFAULT_COLLECTION,
+        help=f"collection name (default: {DEFAULT_COLLECTION})",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+@contextmanager
+def open_knowledge(args: argparse.Namespace, ctx_factory: CtxFactory) -> Iterator[KnowledgeBase]:
+    """The application's knowledge base, or one opened on its index folder for this command."""
+    app = ctx_factory(args)
+    existing = getattr(app, "knowledge", None)
+    if isinstance(existing, KnowledgeBase):
+        yield existing
+        return
+    kb = KnowledgeBase.open(app.paths.index_dir)
+    try:
+        yield kb
+    finally:
+        kb.close()
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when the stream is not one."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream or sys.stderr
+        self._live = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._width = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self._live:
+            return
+        if event.stage is IngestStage.DONE:
+            self.clear()
+            return
+        columns = shutil.get_terminal_size((80, 20)).columns
+        total = max(event.total, 1)
+        filled = int(24 * event.done / total)
+        name = event.current_file.name if event.current_file else ""
+        line = f"[{'#' * filled}{'.' * (24 - filled)}] {event.done}/{event.total} "
+        line += f"{event.stage.value} {name}"
+        line = line[: columns - 1]
+        self._stream.write("\r" + line.ljust(self._width))
+        self._stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        if self._live and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
+def cmd_ingest(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
+    """Import files and folders; print the summary. Exit 1 only when every file failed."""
+    bar = ProgressBar()
+    with open_knowledge(args, ctx_factory) as kb:
+        try:
+            report = kb.ingest(
+                [Path(p) for p in args.paths], collection=args.collection, on_progress=bar
+            )
+        finally:
+            bar.clear()
+    if args.json:
+        _print_json(report_to_dict(report))
+    else:
+        print(format_report(report))
+    everything_failed = report.failed and not (report.imported or report.skipped)
+    return 1 if everything_failed else 0
+
+
+def format_report(report: IngestReport) -> str:
+    """The human summary of an import."""
+    lines = [
+        f"Collection {report.collection!r}: imported {len(report.imported)}, skipped "
+        f"{len(report.skipped)} (unchanged), failed {len(report.failed)}, removed "
+        f"{len(report.removed)}; {report.pages} pages, {report.chunks} passages in "
+        f"{report.elapsed_s:.1f} s."
+    ]
+    if report.cancelled:
+        lines.append("The import was stopped; run it again to finish (done work is kept).")
+    for failure in report.failed:
+        lines.append(f"  failed  {failure.path}: {failure.reason}")
+    for removed in report.removed:
+        lines.append(f"  removed {removed.path} (no longer in the folder)")
+    return "\n".join(lines)
+
+
+def report_to_dict(report: IngestReport) -> dict[str, Any]:
+    return {
+        "collection": report.collection,
+        "imported": [_doc_dict(d) for d in report.imported],
+        "skipped": [_doc_dict(d) for d in report.skipped],
+        "failed": [
+            {"path": str(f.path), "kind": f.kind.value, "reason": f.reason} for f in report.failed
+        ],
+        "removed": [_doc_dict(d) for d in report.removed],
+        "pages": report.pages,
+        "chunks": report.chunks,
+        "elapsed_s": round(report.elapsed_s, 3),
+        "cancelled": report.cancelled,
+    }
+
+
+# --- docs --------------------------------------------------------------------------------------
+
+
+def cmd_docs(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
+    """``docs list|show|remove|collections``."""
+    with open_knowledge(args, ctx_factory) as kb:
+        if args.action == "list":
+            documents = kb.documents(args.collection)
+            if args.json:
+                _print_json([_doc_dict(d) for d in documents])
+            elif not documents:
+                print("No documents yet. Import some with: assistant ingest PATH")
+            else:
+                for d in documents:
+                    print(_doc_line(d))
+        elif args.action == "show":
+            record = kb.document(args.document, args.collection)
+            chunks = kb.chunks(record) if args.chunks or args.json else []
+            if args.json:
+                _print_json({**_doc_dict(record), "chunks": [asdict(c) for c in chunks]})
+            else:
+                print(_doc_details(record))
+                for chunk in chunks:
+                    where = f"page {chunk.page}" if chunk.page is not None else "section"
+                    heading = f" \u00b7 {chunk.heading}" if chunk.heading else ""
+                    print(f"\n[{chunk.index}] {where}{heading} (chars {chunk.char_start}-"
+                          f"{chunk.char_end})\n{chunk.text}")  # fmt: skip
+        elif args.action == "remove":
+            records = [kb.document(ref, args.collection) for ref in args.documents]
+            for record in records:
+                kb.remove(record)
+                print(f"Removed {record.path} from {record.collection!r} (the file is untouched).")
+        elif args.action == "collections":
+            found = kb.collections()
+            if args.json:
+                _print_json([asdict(c) for c in found])
+            elif not found:
+                print("No collections yet. Import documents with: assistant ingest PATH")
+            for c in found if not args.json else ():
+                print(f"{c.name}: {c.indexed} documents searchable, {c.failed} failed, "
+                      f"{c.chunks} passages")  # fmt: skip
+    return 0
+
+
+def _doc_line(d: DocumentRecord) -> str:
+    status = d.status.value
+    pages = f"{d.pages:>4} pp" if d.kind == "pdf" else "      "
+    detail = f"{pages} {d.chunks:>5} passages"
+    if d.status is DocumentStatus.FAILED:
+        detail = f"{d.failure.value if d.failure else 'failed'}: {d.error}"
+    return f"{d.id[:8]}  {status:<8} {d.collection:<12} {d.name}  {detail}"
+
+
+def _doc_details(d: DocumentRecord) -> str:
+    rows = [
+        ("id", d.id),
+        ("collection", d.collection),
+        ("path", str(d.path)),
+        ("type", d.kind),
+        ("size", f"{d.size:,} bytes"),
+        ("status", d.status.value),
+        ("pages", str(d.pages)),
+        ("passages", str(d.chunks)),
+        ("sha256", d.sha256),
+        ("imported", d.imported_at),
+    ]
+    if d.error:
+        rows.append(("problem", d.error))
+    return "\n".join(f"{name:<11}{value}" for name, value in rows)
+
+
+def _doc_dict(d: DocumentRecord) -> dict[str, Any]:
+    data = asdict(d)
+    data["path"] = str(d.path)
+    data["name"] = d.name
+    data["status"] = d.status.value
+    data["failure"] = d.failure.value if d.failure else None
+    return data
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
+    """Print the passages that best match a query (no generation)."""
+    with open_knowledge(args, ctx_factory) as kb:
+        hits = kb.search(
+            args.query, collection=args.collection, top_k=args.top_k, document=args.document
+        )
+    if args.json:
+        _print_json([hit_to_dict(h) for h in hits])
+        return 0
+    if not hits:
+        print(f"Nothing in collection {args.collection!r} matches {args.query!r}.")
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        print(f"[{rank}] {hit.location}  (score {hit.score:.4f}; {_signals(hit)})")
+        print("    " + hit.text.replace("\n", "\n    "))
+        print()
+    return 0
+
+
+def _signals(hit: SearchHit) -> str:
+    parts = []
+    if hit.dense_rank is not None and hit.dense_similarity is not None:
+        parts.append(f"meaning #{hit.dense_rank}, similarity {hit.dense_similarity:.2f}")
+    if hit.lexical_rank is not None:
+        parts.append(f"words #{hit.lexical_rank}")
+    return "; ".join(parts) or "no signal"
+
+
+def hit_to_dict(hit: SearchHit) -> dict[str, Any]:
+    data = asdict(hit)
+    data["path"] = str(hit.path)
+    return data
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,349 @@
+"""Importing files and folders into a collection: scan, parse, chunk, embed, index, report.
+
+The import is incremental and safe to interrupt:
+
+- a file whose content hash matches an indexed document is skipped without parsing;
+- a changed file gets new chunks in both indexes, the old ones deleted first;
+- a file gone from an imported folder has its document and chunks removed;
+- each document's status advances pending, parsed, embedded, indexed in the ledger; only
+  ``indexed`` documents are searchable, and a crash anywhere leaves a non-``indexed`` row that
+  the next import of that file redoes (chunk ids are deterministic, so rewrites are harmless).
+
+Bad files never stop an import: each is reported with a reason, and recorded in the ledger
+unless its type is simply unsupported. Chunks are embedded in batches across documents, so many
+small files cost as few embedder calls as one large one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from assistant.engine.base import CancelToken
+from assistant.knowledge.chunker import Chunker
+from assistant.knowledge.db import Database
+from assistant.knowledge.embedder import Embedder
+from assistant.knowledge.ledger import Ledger, document_id
+from assistant.knowledge.lexical import LexicalIndex
+from assistant.knowledge.loaders import document_kind, size_failure, unsupported_failure
+from assistant.knowledge.records import (
+    Chunk,
+    DocumentRecord,
+    DocumentStatus,
+    FailedFile,
+    FailureKind,
+    IngestReport,
+    IngestStage,
+    KnowledgeSettings,
+    LoadFailure,
+    ParsedDocument,
+    ProgressEvent,
+)
+from assistant.knowledge.sandbox import ParserWorker
+
+if TYPE_CHECKING:
+    from assistant.knowledge.store import DenseStore
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+_HASH_BLOCK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile]]:
+    """Expand files and folders (recursively) into files to import.
+
+    Hidden files and folders and Office lock files (``~$...``) are passed over; symbolic links
+    to folders are not followed (no loops).
+
+    Returns:
+        ``(files, folders, missing)``: resolved, de-duplicated files in a stable order; the
+        folders that were walked; and the named paths that do not exist.
+    """
+    files: dict[Path, None] = {}
+    folders: list[Path] = []
+    missing: list[FailedFile] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            folder = path.resolve()
+            folders.append(folder)
+            for root, dirs, names in os.walk(folder, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if not name.startswith((".", "~$")):
+                        files.setdefault(Path(root, name).resolve(), None)
+        elif path.is_file():
+            files.setdefault(path.resolve(), None)
+        else:
+            missing.append(
+                FailedFile(path, FailureKind.UNREADABLE, "does not exist or is not a file")
+            )
+    return list(files), folders, missing
+
+
+@dataclass
+class _Prepared:
+    doc_id: str
+    path: Path
+    title: str
+    parsed: ParsedDocument
+    chunks: list[Chunk]
+
+
+@dataclass
+class _Tally:
+    total: int = 0
+    done: int = 0
+    imported: list[DocumentRecord] = field(default_factory=list)
+    skipped: list[DocumentRecord] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+    removed: list[DocumentRecord] = field(default_factory=list)
+    pages: int = 0
+    chunks: int = 0
+
+
+class Importer:
+    """Runs imports against one database, dense store and embedder."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        ledger: Ledger,
+        lexical: LexicalIndex,
+        dense: DenseStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        worker: ParserWorker,
+        settings: KnowledgeSettings,
+    ) -> None:
+        self._db = db
+        self._ledger = ledger
+        self._lexical = lexical
+        self._dense = dense
+        self._embedder = embedder
+        self._chunker = chunker
+        self._worker = worker
+        self._settings = settings
+
+    def run(
+        self,
+        paths: Iterable[Path],
+        *,
+        collection: str,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IngestReport:
+        """Import ``paths`` (files and folders) into ``collection``.
+
+        Returns:
+            What was imported, skipped, refused (with reasons) and removed.
+
+        Raises:
+            KnowledgeIndexError: the index itself cannot be written (disk full, damaged).
+            EmbedderError: the embedding model failed.
+        """
+        started = time.perf_counter()
+        files, folders, missing = scan(paths)
+        tally = _Tally(total=len(files), failed=list(missing))
+        notify = _Notifier(on_progress, tally)
+        notify(IngestStage.SCANNING, None)
+
+        seen = set(files)
+        for folder in folders:
+            for gone in self._ledger.under(collection, folder):
+                if gone.path not in seen:
+                    notify(IngestStage.REMOVING, gone.path)
+                    self.remove(gone)
+                    tally.removed.append(gone)
+
+        group: list[_Prepared] = []
+        cancelled = False
+        for path in files:
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            notify(IngestStage.PARSING, path)
+            prepared = self._prepare(path, collection, tally)
+            if prepared is None:
+                tally.done += 1
+                continue
+            group.append(prepared)
+            if sum(len(p.chunks) for p in group) >= self._settings.embed_batch_size:
+                self._flush(group, collection, tally, notify, cancel)
+                group = []
+        if group and not cancelled:
+            self._flush(group, collection, tally, notify, cancel)
+        cancelled = cancelled or (cancel is not None and cancel.cancelled)
+        notify(IngestStage.DONE, None)
+        return IngestReport(
+            collection=collection,
+            imported=tuple(tally.imported),
+            skipped=tuple(tally.skipped),
+            failed=tuple(tally.failed),
+            removed=tuple(tally.removed),
+            pages=tally.pages,
+            chunks=tally.chunks,
+            elapsed_s=time.perf_counter() - started,
+            cancelled=cancelled,
+        )
+
+    def remove(self, document: DocumentRecord) -> None:
+        """Delete a document and its chunks from both indexes and the ledger.
+
+        The vectors go first: if the process dies in between, the ledger row survives and a
+        second removal finishes the job.
+        """
+        self._dense.delete_document(document.collection, document.id)
+        with self._db.transaction() as conn:
+            self._lexical.delete_document(conn, document.id)
+            self._ledger.delete(conn, document.id)
+
+    # --- one file -------------------------------------------------------------------------
+
+    def _prepare(self, path: Path, collection: str, tally: _Tally) -> _Prepared | None:
+        kind = document_kind(path)
+        if kind is None:
+            failure = unsupported_failure(path)
+            tally.failed.append(FailedFile(path, failure.kind, failure.reason))
+            return None
+        try:
+            size = path.stat().st_size
+            early = size_failure(size, self._settings)
+            sha = "" if early is not None else file_sha256(path)
+        except OSError as exc:
+            early = LoadFailure(FailureKind.UNREADABLE, f"cannot be read ({exc.strerror or exc})")
+            size, sha = 0, ""
+        existing = self._ledger.get(collection, path)
+        if early is None and existing is not None and existing.sha256 == sha:
+            if existing.status is DocumentStatus.INDEXED:
+                tally.skipped.append(existing)
+                return None
+            if existing.status is DocumentStatus.FAILED:  # same bytes, same verdict
+                kind_ = existing.failure or FailureKind.CORRUPT
+                tally.failed.append(FailedFile(path, kind_, existing.error))
+                return None
+        result = early or self._worker.parse(path)
+        chunks: list[Chunk] = []
+        if isinstance(result, ParsedDocument):
+            chunks = self._chunker.chunk(document_id(collection, path), sha, result.sections)
+            if not chunks:
+                result = LoadFailure(FailureKind.EMPTY, "contains no text")
+        doc_id = self._start(collection, path, sha, kind, size, existing)
+        if isinstance(result, LoadFailure):
+            with self._db.transaction() as conn:
+                self._ledger.set_status(
+                    conn, doc_id, DocumentStatus.FAILED, failure=result.kind, error=result.reason
+                )
+            tally.failed.append(FailedFile(path, result.kind, result.reason))
+            return None
+        with self._db.transaction() as conn:
+            self._ledger.set_status(
+                conn, doc_id, DocumentStatus.PARSED, pages=result.pages, chunks=len(chunks)
+            )
+        return _Prepared(doc_id, path, result.title, result, chunks)
+
+    def _start(
+        self,
+        collection: str,
+        path: Path,
+        sha: str,
+        kind: str,
+        size: int,
+        existing: DocumentRecord | None,
+    ) -> str:
+        """Mark the document pending and clear whatever an earlier import left of it."""
+        with self._db.transaction() as conn:
+            doc_id = self._ledger.begin(
+                conn, collection=collection, path=path, sha256=sha, kind=kind, size=size
+            )
+            self._lexical.delete_document(conn, doc_id)
+        if existing is not None:
+            self._dense.delete_document(collection, doc_id)
+        return doc_id
+
+    # --- a batch of documents -------------------------------------------------------------
+
+    def _flush(
+        self,
+        group: list[_Prepared],
+        collection: str,
+        tally: _Tally,
+        notify: _Notifier,
+        cancel: CancelToken | None,
+    ) -> None:
+        chunks = [chunk for prepared in group for chunk in prepared.chunks]
+        notify(IngestStage.EMBEDDING, group[-1].path)
+        batch = self._settings.embed_batch_size
+        vectors = np.zeros((len(chunks), self._embedder.dimension), dtype=np.float32)
+        for start in range(0, len(chunks), batch):
+            if cancel is not None and cancel.cancelled:
+                return  # the documents stay "parsed": invisible, redone by the next import
+            texts = [embedding_text(c) for c in chunks[start : start + batch]]
+            vectors[start : start + len(texts)] = self._embedder.embed(texts)
+        with self._db.transaction() as conn:
+            for prepared in group:
+                self._ledger.set_status(conn, prepared.doc_id, DocumentStatus.EMBEDDED)
+        notify(IngestStage.INDEXING, group[-1].path)
+        self._dense.add(collection, chunks, vectors)
+        for prepared in group:
+            with self._db.transaction() as conn:
+                self._lexical.replace_document(
+                    conn, collection, prepared.title or prepared.path.name, prepared.chunks
+                )
+                self._ledger.set_status(conn, prepared.doc_id, DocumentStatus.INDEXED)
+            record = self._ledger.by_id(prepared.doc_id)
+            assert record is not None
+            tally.imported.append(record)
+            tally.pages += prepared.parsed.pages
+            tally.chunks += len(prepared.chunks)
+            tally.done += 1
+        notify(IngestStage.INDEXING, None)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its heading, then its text (the heading gives context)."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+class _Notifier:
+    """Builds progress events from the running tally and hands them to the callback."""
+
+    def __init__(self, callback: ProgressCallback | None, tally: _Tally) -> None:
+        self._callback = callback
+        self._tally = tally
+
+    def __call__(self, stage: IngestStage, current: Path | None) -> None:
+        if self._callback is None:
+            return
+        t = self._tally
+        self._callback(
+            ProgressEvent(
+                done=t.done,
+                total=t.total,
+                current_file=current,
+                stage=stage,
+                imported=len(t.imported),
+                skipped=len(t.skipped),
+                failed=len(t.failed),
+            )
+        )
+
+
+__all__ = ["Importer", "ProgressCallback", "embedding_text", "file_sha256", "scan"]

@@ -1,0 +1,149 @@
+"""Loaders: turn a file into text sections (page, heading, offsets), or say why they cannot.
+
+:func:`load_file` is the one entry point. It never raises for a bad file: an unsupported type,
+a file over the size limit, an empty, encrypted, image-only or corrupt file each comes back as a
+:class:`~assistant.knowledge.records.LoadFailure` with a reason a person can act on, so one bad
+file never stops an import. The heavy parsers (pypdf, python-docx) are imported only inside the
+loader that needs them; :mod:`assistant.knowledge.sandbox` runs this in a child process.
+
+This package must not import chromadb, sentence-transformers or Qt.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.knowledge.loaders.common import SECTION_SEPARATOR, LoaderRefusal
+from assistant.knowledge.loaders.docx import load_docx
+from assistant.knowledge.loaders.markup import load_html, load_markdown
+from assistant.knowledge.loaders.pdf import load_pdf
+from assistant.knowledge.loaders.plain import load_csv, load_eml, load_text
+from assistant.knowledge.records import FailureKind, KnowledgeSettings, LoadFailure, ParsedDocument
+
+__all__ = [
+    "LOADERS",
+    "SECTION_SEPARATOR",
+    "SUPPORTED_SUFFIXES",
+    "document_kind",
+    "load_bytes",
+    "load_file",
+    "size_failure",
+]
+
+Loader = Callable[[bytes, KnowledgeSettings], ParsedDocument]
+
+#: The loader for each document kind.
+LOADERS: dict[str, Loader] = {
+    "pdf": load_pdf,
+    "docx": load_docx,
+    "html": load_html,
+    "markdown": load_markdown,
+    "text": load_text,
+    "csv": load_csv,
+    "email": load_eml,
+}
+
+_KINDS: dict[str, str] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".eml": "email",
+}
+
+#: File name endings the importer accepts, lower case.
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_KINDS)
+
+
+def document_kind(path: Path) -> str | None:
+    """The document kind for a file name, or ``None`` when no loader reads it."""
+    return _KINDS.get(path.suffix.lower())
+
+
+def size_failure(size: int, settings: KnowledgeSettings) -> LoadFailure | None:
+    """The refusal for a file of ``size`` bytes, or ``None`` when the size is acceptable."""
+    if size > settings.max_file_bytes:
+        return LoadFailure(
+            FailureKind.TOO_LARGE,
+            f"is {size / 1_048_576:,.1f} MiB, over the import limit of "
+            f"{settings.max_file_bytes / 1_048_576:,.1f} MiB; split it or raise the limit",
+        )
+    if size == 0:
+        return LoadFailure(FailureKind.EMPTY, "is empty (0 bytes)")
+    return None
+
+
+def unsupported_failure(path: Path) -> LoadFailure:
+    """The refusal for a file type no loader reads."""
+    suffix = path.suffix or "(no extension)"
+    kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    return LoadFailure(
+        FailureKind.UNSUPPORTED,
+        f"has an unsupported type {suffix}; supported: {kinds}",
+    )
+
+
+def load_bytes(kind: str, data: bytes, settings: KnowledgeSettings) -> ParsedDocument | LoadFailure:
+    """Run the loader for ``kind`` on ``data``, turning every failure into a :class:`LoadFailure`.
+
+    Args:
+        kind: a key of :data:`LOADERS`.
+        data: the file's bytes.
+        settings: the limits to enforce.
+
+    Returns:
+        The parsed document, or why it could not be parsed.
+    """
+    failure = size_failure(len(data), settings)
+    if failure is not None:
+        return failure
+    try:
+        return LOADERS[kind](data, settings)
+    except LoaderRefusal as refusal:
+        return LoadFailure(refusal.kind, refusal.reason)
+    except MemoryError:
+        return LoadFailure(
+            FailureKind.TOO_LARGE,
+            "needs more memory to parse than the import allows (it may be a decompression bomb)",
+        )
+    except RecursionError:
+        return LoadFailure(FailureKind.CORRUPT, "is nested too deeply to parse (malformed file)")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        return LoadFailure(FailureKind.CORRUPT, f"is damaged or not a real {kind} file ({exc})")
+    except Exception as exc:  # any parser error on a malformed file is the file's fault
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return LoadFailure(
+            FailureKind.CORRUPT,
+            f"could not be read as {kind} ({detail}); it may be damaged, or another format "
+            "with the wrong extension",
+        )
+
+
+def load_file(path: Path, settings: KnowledgeSettings) -> ParsedDocument | LoadFailure:
+    """Read and parse one file, enforcing the size limit before reading it.
+
+    Returns:
+        The parsed document, or why it could not be imported.
+    """
+    kind = document_kind(path)
+    if kind is None:
+        return unsupported_failure(path)
+    try:
+        size = path.stat().st_size
+        failure = size_failure(size, settings)
+        if failure is not None:
+            return failure
+        data = path.read_bytes()
+    except OSError as exc:
+        return LoadFailure(FailureKind.UNREADABLE, f"cannot be read ({exc.strerror or exc})")
+    return load_bytes(kind, data, settings)

@@ -1,0 +1,140 @@
+"""Parsing in a child process with a time limit and a memory limit.
+
+Crafted PDFs and DOCX files can drive pypdf and python-docx into huge allocations or endless
+loops. :class:`ParserWorker` keeps one long-lived child process (started with ``spawn``, so it
+shares no state with this one) that parses files one at a time. Each file gets
+``parse_timeout_s``; a file that runs past it is reported as a timeout and the child is killed
+and replaced for the next file. The child's address space is capped with ``RLIMIT_AS`` where the
+platform has it, so a decompression bomb ends in a ``MemoryError`` inside the child, not in the
+user's session. A child that dies outright (a crash in native code) costs only that file.
+
+This module imports no heavy library; the child imports the parsers it needs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from assistant.knowledge.loaders import load_file
+from assistant.knowledge.records import FailureKind, KnowledgeSettings, LoadFailure, ParsedDocument
+
+_STARTUP_TIMEOUT_S = 60.0
+_READY = "ready"
+
+
+def _serve(conn: multiprocessing.connection.Connection, settings: KnowledgeSettings) -> None:
+    """The child's loop: receive a path, send back what the loader made of it."""
+    import assistant.offline  # noqa: F401  (the child is a fresh interpreter: guard it too)
+
+    if settings.parse_memory_bytes > 0:
+        try:
+            import resource
+
+            limit = settings.parse_memory_bytes
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):  # not on this platform: the timeout remains
+            pass
+    conn.send(_READY)
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        conn.send(load_file(Path(request), settings))
+
+
+class ParserWorker:
+    """Parses files in a child process, one at a time, with a per-file time limit.
+
+    With ``settings.isolate_parsing`` false it parses in this process instead (fast unit tests);
+    the size and page limits still apply, the time limit does not.
+    """
+
+    def __init__(self, settings: KnowledgeSettings) -> None:
+        self._settings = settings
+        self._process: BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+
+    def parse(self, path: Path) -> ParsedDocument | LoadFailure:
+        """Parse one file.
+
+        Returns:
+            The parsed document, or why it could not be imported (including a timeout).
+        """
+        if not self._settings.isolate_parsing:
+            return load_file(path, self._settings)
+        conn = self._ensure_started()
+        if conn is None:
+            return LoadFailure(
+                FailureKind.UNREADABLE,
+                "could not be parsed: the parsing process failed to start",
+            )
+        try:
+            conn.send(str(path))
+            if not conn.poll(self._settings.parse_timeout_s):
+                self._kill()
+                return LoadFailure(
+                    FailureKind.TIMEOUT,
+                    f"took longer than {self._settings.parse_timeout_s:g} s to parse and was "
+                    "abandoned; it may be malformed, or split it into smaller files",
+                )
+            result: ParsedDocument | LoadFailure = conn.recv()
+            return result
+        except (EOFError, OSError):
+            self._kill()
+            return LoadFailure(
+                FailureKind.CORRUPT,
+                "crashed the parser (the file is probably malformed or hostile)",
+            )
+
+    def _ensure_started(self) -> multiprocessing.connection.Connection | None:
+        if self._process is not None and self._process.is_alive() and self._conn is not None:
+            return self._conn
+        self._kill()
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe(duplex=True)
+        process = context.Process(
+            target=_serve, args=(child, self._settings), name="enclave-parser", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        try:
+            if parent.poll(_STARTUP_TIMEOUT_S) and parent.recv() == _READY:
+                return parent
+        except (EOFError, OSError):
+            pass
+        self._kill()
+        return None
+
+    def _kill(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=5)
+            process.close()
+
+    def close(self) -> None:
+        """Stop the child process (politely first)."""
+        if self._conn is not None and self._process is not None and self._process.is_alive():
+            try:
+                self._conn.send(None)
+                self._process.join(timeout=2)
+            except (OSError, ValueError):
+                pass
+        self._kill()
+
+    def __enter__(self) -> ParserWorker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,52 @@
+"""Hybrid retrieval: reciprocal rank fusion of the dense and lexical rankings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.knowledge import KnowledgeBase
+from assistant.knowledge.search import RRF_K
+
+
+def test_hits_carry_both_signals_and_the_fused_score(
+    kb: KnowledgeBase, corpus: dict[str, Path]
+) -> None:
+    kb.ingest([corpus["report"].parent])
+    hits = kb.search("replacement valve AB-1234/X", top_k=5)
+    top = hits[0]
+    assert "AB-1234/X" in top.text
+    assert top.document_name == "nightjar-report.pdf"
+    assert top.page == 4
+    assert top.lexical_rank == 1
+    assert top.dense_rank is not None
+    expected = 1 / (RRF_K + top.dense_rank) + 1 / (RRF_K + top.lexical_rank)
+    assert top.score == pytest.approx(expected)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert top.term_coverage == 1.0
+    assert top.char_end - top.char_start == len(top.text)
+
+
+def test_a_passage_found_by_both_retrievers_outranks_one_found_by_either(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.txt").write_text("zebra crossing rules for cyclists", encoding="utf-8")
+    (folder / "b.txt").write_text("quokka habitat on Rottnest island", encoding="utf-8")
+    kb.ingest([folder])
+    hits = kb.search("zebra crossing", top_k=2)
+    assert hits[0].document_name == "a.txt"
+    assert hits[0].dense_rank == 1
+    assert hits[0].lexical_rank == 1
+    assert hits[1].lexical_rank is None  # found by vector search only
+    assert hits[0].score > hits[1].score
+
+
+def test_top_k_and_empty_queries(kb: KnowledgeBase, corpus: dict[str, Path]) -> None:
+    kb.ingest([corpus["report"].parent])
+    assert len(kb.search("radar", top_k=3)) == 3
+    assert kb.search("   ") == []
+    # FTS5 syntax in user text is just text
+    assert kb.search('"unbalanced AND (NEAR', top_k=2) is not None
