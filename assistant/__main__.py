@@ -3,7 +3,6 @@
 import sys
 
 import assistant.offline  # noqa: F401 - first: offline mode before anything else loads
-
 from assistant.cli.main import main
 
 sys.exit(main())

@@ -21,6 +21,8 @@ from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
     from assistant.grammar.compile import GrammarCompiler
+    from assistant.knowledge import records
+    from assistant.knowledge.base import KnowledgeBase
 
 
 def generation_options(settings: Settings) -> GenerationOptions:
@@ -61,6 +63,19 @@ def load_engine(settings: Settings, *, lora_path: Path | None = None) -> Engine:
     )
 
 
+def knowledge_settings(settings: Settings) -> records.KnowledgeSettings:
+    """The knowledge base's limits and sizes from the ``[knowledge]`` settings."""
+    from assistant.knowledge import records
+
+    k = settings.knowledge
+    return records.KnowledgeSettings(
+        max_file_bytes=k.max_file_mb * 1024 * 1024,
+        parse_timeout_s=float(k.parse_timeout_s),
+        chunk_tokens=k.chunk_tokens,
+        chunk_overlap_tokens=k.chunk_overlap_tokens,
+    )
+
+
 @dataclass
 class App:
     """The application's parts, built once per process."""
@@ -72,6 +87,7 @@ class App:
     _chat: ChatService | None = field(default=None, repr=False)
     _catalog: Catalog | None = field(default=None, repr=False)
     _grammar_compiler: GrammarCompiler | None = field(default=None, repr=False)
+    _knowledge: KnowledgeBase | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -93,6 +109,21 @@ class App:
         except ValueError as exc:
             raise ConfigError(f"{paths.settings_file}: network.allowed_hosts: {exc}") from exc
         return cls(paths=paths, settings=settings, _engine=engine)
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        """The document index under ``ASSISTANT_HOME/index`` (opened on first use).
+
+        Raises:
+            KnowledgeError: the index cannot be opened.
+        """
+        if self._knowledge is None:
+            from assistant.knowledge.base import KnowledgeBase  # Chroma loads on first use
+
+            self._knowledge = KnowledgeBase.open(
+                self.paths.index_dir, settings=knowledge_settings(self.settings)
+            )
+        return self._knowledge
 
     @property
     def grammar_compiler(self) -> GrammarCompiler:
@@ -143,6 +174,8 @@ class App:
         return self._chat
 
     def close(self) -> None:
+        if self._knowledge is not None:
+            self._knowledge.close()
         if self._store is not None:
             self._store.close()
         if self._engine is not None:

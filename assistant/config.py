@@ -170,6 +170,17 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class KnowledgeSettings:
+    """Retrieval and import: how many passages an answer sees, and the limits on documents."""
+
+    top_k: int = 5  # passages retrieved for an answer
+    max_file_mb: int = 100  # larger files are refused before anything reads them
+    parse_timeout_s: int = 120  # a file whose parsing takes longer is abandoned
+    chunk_tokens: int = 180
+    chunk_overlap_tokens: int = 30
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
     """The offline guard's only door: on-prem hosts an admin allowed (none by default)."""
 
@@ -182,6 +193,7 @@ class Settings:
 
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def model_path(self) -> Path:
@@ -194,6 +206,7 @@ class Settings:
 _SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "generation": GenerationSettings,
+    "knowledge": KnowledgeSettings,
     "network": NetworkSettings,
 }
 
@@ -215,6 +228,13 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "max_tokens": _int_range(1, 1 << 20),
         "top_logprobs": _int_range(0, 20),
         "system_prompt": _string,
+    },
+    "knowledge": {
+        "top_k": _int_range(1, 50),
+        "max_file_mb": _int_range(1, 100_000),
+        "parse_timeout_s": _int_range(1, 3600),
+        "chunk_tokens": _int_range(32, 2048),
+        "chunk_overlap_tokens": _int_range(0, 512),
     },
     "network": {"allowed_hosts": _string_list},
 }

@@ -10,14 +10,13 @@ Usage: .venv/bin/python bench/bench_decode.py [--model GGUF] [--tokens 128] [--r
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-
 import argparse
 import json
 import statistics
 import time
 from pathlib import Path
 
+import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
@@ -29,7 +28,7 @@ def raw_tokens_per_second(engine: LlamaEngine, prompt: list[int], n_tokens: int)
     llm = engine._llm  # the reference deliberately bypasses our code path
     llm.reset()
     produced = 0
-    start = first = time.perf_counter()
+    first = time.perf_counter()
     for _ in llm.generate(prompt, temp=0.0, top_k=40, top_p=0.95, min_p=0.0, repeat_penalty=1.1):
         produced += 1
         if produced == 1:

@@ -15,8 +15,6 @@ Usage: ``.venv/bin/python bench/bench_structured.py [--max-tokens 160] [--json o
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001 - offline before any library import
-
 import argparse
 import json
 import statistics
@@ -25,6 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import assistant.offline  # noqa: F401, I001 - offline before any library import
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

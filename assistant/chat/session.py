@@ -9,9 +9,11 @@ therefore leaves the partial answer in the store, marked as such.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from assistant.chat.citations import SavedCitation, citations_of
 from assistant.chat.store import ConversationStore, Message
 from assistant.engine.base import (
     CancelToken,
@@ -25,10 +27,17 @@ from assistant.engine.base import (
 )
 from assistant.errors import AssistantError, ContextOverflowError
 
+if TYPE_CHECKING:
+    from assistant.knowledge.answer import AnswerResult
+    from assistant.knowledge.base import KnowledgeBase
+
 #: How often a streaming answer is written to the store, so a crash loses at most this much.
 SAVE_INTERVAL_S = 1.0
 #: Tokens kept for the answer when the requested max_tokens would leave no room for a prompt.
 MIN_ANSWER_TOKENS = 64
+#: Earlier messages given to the model with a question about documents: enough for a follow-up
+#: ("and the year before?"), few enough to leave the context to the sources.
+DOCUMENT_HISTORY_MESSAGES = 4
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,11 @@ class Answer:
     tokens: tuple[Token, ...]
     stats: GenerationStats
     dropped_turns: int = 0
+    citations: tuple[SavedCitation, ...] = ()
+    refused: bool = False
+    result: AnswerResult | None = (
+        None  # the knowledge base's full result, for answers from documents
+    )
 
     @property
     def finish_reason(self) -> FinishReason | None:
@@ -97,11 +111,22 @@ def title_from(question: str, limit: int = 60) -> str:
 
 
 def tokens_to_meta(tokens: Sequence[Token]) -> list[list[object]]:
-    """Tokens in a compact JSON-ready form: ``[text, logprob, [[alt, logprob], ...]]``."""
-    return [
-        [t.text, round(t.logprob, 4), [[a.text, round(a.logprob, 4)] for a in t.top]]
-        for t in tokens
-    ]
+    """Tokens in a compact JSON-ready form: ``[text, logprob, [[alt, logprob], ...]]``.
+
+    Fixed text the model did not sample (id -1, the "found nothing" reply) gets a fourth item,
+    ``False``, so a confidence view does not present it as a sure guess.
+    """
+    rows: list[list[object]] = []
+    for t in tokens:
+        row: list[object] = [
+            t.text,
+            round(t.logprob, 4),
+            [[a.text, round(a.logprob, 4)] for a in t.top],
+        ]
+        if t.id == -1:
+            row.append(False)
+        rows.append(row)
+    return rows
 
 
 class ChatService:
@@ -149,12 +174,9 @@ class ChatService:
             ContextOverflowError: the question cannot fit the context window.
             GenerationError: the engine failed (the partial answer is kept).
         """
-        question = question.strip()
-        if not question:
-            raise AssistantError("The question is empty. Type a question and try again.")
+        question = _checked(question)
         options = options or self.options
-        if conversation_id is None:
-            conversation_id = self.store.create(title_from(question), model=self.model_name).id
+        conversation_id = self._conversation_for(question, conversation_id)
         history = self.history(conversation_id)
         answer_tokens = min(
             options.max_tokens, max(MIN_ANSWER_TOKENS, self.engine.context_size // 2)
@@ -170,36 +192,11 @@ class ChatService:
         options = replace(options, max_tokens=answer_tokens)
         self.store.add_message(conversation_id, Role.USER, question)
         placeholder = self.store.add_message(conversation_id, Role.ASSISTANT, "", status="partial")
-        return self._stream_into(placeholder, messages, options, on_token, cancel, dropped)
-
-    def _stream_into(
-        self,
-        placeholder: Message,
-        messages: list[ChatMessage],
-        options: GenerationOptions,
-        on_token: Callable[[Token], None] | None,
-        cancel: CancelToken | None,
-        dropped: int,
-    ) -> Answer:
         stats = GenerationStats()
-        tokens: list[Token] = []
-        last_save = time.monotonic()
-        status = "partial"
-        try:
-            for token in self.engine.stream(messages, options, cancel=cancel, stats=stats):
-                tokens.append(token)
-                if on_token is not None:
-                    on_token(token)
-                if time.monotonic() - last_save > SAVE_INTERVAL_S:
-                    self._save(placeholder.id, tokens, "partial", stats)
-                    last_save = time.monotonic()
-            if stats.finish_reason is not FinishReason.CANCELLED:
-                status = "complete"
-        finally:
-            # Runs on success, cancellation, an engine error and Ctrl-C alike: nothing is lost.
-            self._save(placeholder.id, tokens, status, stats)
+        stream = self.engine.stream(messages, options, cancel=cancel, stats=stats)
+        tokens = self._stream_into(placeholder, stream, on_token, lambda: stats)
         return Answer(
-            conversation_id=placeholder.conversation_id,
+            conversation_id=conversation_id,
             message_id=placeholder.id,
             text=_answer_text(tokens),
             tokens=tuple(tokens),
@@ -207,8 +204,119 @@ class ChatService:
             dropped_turns=dropped,
         )
 
+    def ask_documents(
+        self,
+        question: str,
+        knowledge: KnowledgeBase,
+        *,
+        collection: str = "default",
+        top_k: int = 5,
+        conversation_id: int | None = None,
+        on_token: Callable[[Token], None] | None = None,
+        cancel: CancelToken | None = None,
+        options: GenerationOptions | None = None,
+    ) -> Answer:
+        """Answer from the passages of ``collection`` that match ``question``, citing them.
+
+        The search runs before anything is saved, so a failed search leaves the conversation as
+        it was. The answer is saved like :meth:`ask`'s, with its citations in
+        ``meta["citations"]``. When nothing relevant is found the model is not called and the
+        answer says so (``refused``).
+
+        Raises:
+            KnowledgeError: the search failed.
+            ContextOverflowError: the question does not fit the context window.
+            GenerationError: the engine failed (the partial answer is kept).
+        """
+        from assistant.knowledge.answer import stream_answer  # loads retrieval only when used
+
+        question = _checked(question)
+        conversation_id = self._conversation_for(question, conversation_id)
+        history = self.history(conversation_id)[-DOCUMENT_HISTORY_MESSAGES:]
+        hits = knowledge.search(question, collection=collection, top_k=top_k)
+        self.store.add_message(conversation_id, Role.USER, question)
+        placeholder = self.store.add_message(conversation_id, Role.ASSISTANT, "", status="partial")
+        stream = stream_answer(
+            question,
+            hits,
+            self.engine,
+            options=options or self.options,
+            cancel=cancel,
+            history=history,
+        )
+        done: list[AnswerResult] = []
+
+        def stats() -> GenerationStats:
+            if not done:
+                return GenerationStats()
+            return done[0].stats or GenerationStats(finish_reason=FinishReason.STOP)
+
+        def finished(tokens: list[Token]) -> dict[str, Any]:
+            try:
+                done.append(stream.result)
+            except RuntimeError:  # the stream failed before it finished
+                return {"collection": collection}
+            saved = citations_of(done[0])
+            return {"collection": collection, "citations": [c.to_meta() for c in saved]}
+
+        tokens = self._stream_into(placeholder, stream, on_token, stats, finished)
+        result = done[0]
+        return Answer(
+            conversation_id=conversation_id,
+            message_id=placeholder.id,
+            text=result.text.strip(),
+            tokens=tuple(tokens),
+            stats=stats(),
+            citations=tuple(citations_of(result)),
+            refused=result.refused,
+            result=result,
+        )
+
+    def _conversation_for(self, question: str, conversation_id: int | None) -> int:
+        if conversation_id is None:
+            return self.store.create(title_from(question), model=self.model_name).id
+        self.store.get(conversation_id)  # raises when it does not exist
+        return conversation_id
+
+    def _stream_into(
+        self,
+        placeholder: Message,
+        stream: Iterable[Token],
+        on_token: Callable[[Token], None] | None,
+        stats: Callable[[], GenerationStats],
+        finished: Callable[[list[Token]], dict[str, Any]] | None = None,
+    ) -> list[Token]:
+        """Stream tokens into ``placeholder``: saved once a second, and at the end whatever
+        happened (success, cancellation, an engine error, Ctrl-C), so nothing is lost."""
+        tokens: list[Token] = []
+        last_save = time.monotonic()
+        status = "partial"
+        extra: dict[str, Any] = {}
+        try:
+            for token in stream:
+                tokens.append(token)
+                if on_token is not None:
+                    on_token(token)
+                if time.monotonic() - last_save > SAVE_INTERVAL_S:
+                    self._save(placeholder.id, tokens, "partial", stats())
+                    last_save = time.monotonic()
+            if finished is not None:
+                extra = finished(tokens)
+            if stats().finish_reason is not FinishReason.CANCELLED:
+                status = "complete"
+        finally:
+            if finished is not None and not extra:
+                extra = finished(tokens)
+            self._save(placeholder.id, tokens, status, stats(), extra)
+        return tokens
+
     def _save(
-        self, message_id: int, tokens: list[Token], status: str, stats: GenerationStats
+        self,
+        message_id: int,
+        tokens: list[Token],
+        status: str,
+        stats: GenerationStats,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         meta = {
             "model": self.model_name,
@@ -217,14 +325,22 @@ class ChatService:
             "time_to_first_token": stats.time_to_first_token,
             "tokens_per_second": round(stats.tokens_per_second, 2),
             "tokens": tokens_to_meta(tokens),
+            **(extra or {}),
         }
         self.store.update_message(
             message_id,
             content=_answer_text(tokens),
             status=status,
-            token_count=stats.completion_tokens,
+            token_count=stats.completion_tokens or len(tokens),
             meta=meta,
         )
+
+
+def _checked(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise AssistantError("The question is empty. Type a question and try again.")
+    return question
 
 
 def _answer_text(tokens: Sequence[Token]) -> str:

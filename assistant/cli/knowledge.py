@@ -95,17 +95,12 @@ def _positive(text: str) -> int:
 
 @contextmanager
 def open_knowledge(args: argparse.Namespace, ctx_factory: CtxFactory) -> Iterator[KnowledgeBase]:
-    """The application's knowledge base, or one opened on its index folder for this command."""
+    """The application's knowledge base, closed when the command ends."""
     app = ctx_factory(args)
-    existing = getattr(app, "knowledge", None)
-    if isinstance(existing, KnowledgeBase):
-        yield existing
-        return
-    kb = KnowledgeBase.open(app.paths.index_dir)
     try:
-        yield kb
+        yield app.knowledge
     finally:
-        kb.close()
+        app.close()
 
 
 # --- ingest ------------------------------------------------------------------------------------

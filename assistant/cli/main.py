@@ -16,10 +16,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 from assistant import __version__
 from assistant.app import App
+from assistant.chat.session import Answer
 from assistant.cli.common import add_global_options, paths_from, print_json, run_command
 from assistant.config import with_value
 from assistant.engine.base import CancelToken, FinishReason, GenerationOptions, Token
@@ -74,21 +76,71 @@ def _printer() -> Callable[[Token], None]:
 # --- commands ------------------------------------------------------------------------------------
 
 
+def library_collection(app: App, args: argparse.Namespace) -> str | None:
+    """The collection to answer from, or None for the model alone.
+
+    ``--collection`` names one; ``--no-library`` forces the model alone; otherwise the default
+    collection is used when it holds documents, so a newcomer who imported a folder gets cited
+    answers without another flag.
+    """
+    if getattr(args, "no_library", False):
+        return None
+    if getattr(args, "collection", None):
+        return str(args.collection)
+    from assistant.knowledge.base import DEFAULT_COLLECTION
+
+    return DEFAULT_COLLECTION if app.knowledge.documents(DEFAULT_COLLECTION) else None
+
+
+def answer_question(
+    app: App,
+    args: argparse.Namespace,
+    question: str,
+    *,
+    conversation_id: int | None,
+    cancel: CancelToken,
+    on_token: Callable[[Token], None] | None,
+) -> tuple[Answer, float]:
+    """Answer from the library or the model alone; returns the answer and retrieval seconds."""
+    options = options_from(app, args)
+    collection = library_collection(app, args)
+    if collection is None:
+        return app.chat.ask(
+            question, conversation_id=conversation_id, options=options, cancel=cancel,
+            on_token=on_token,
+        ), 0.0  # fmt: skip
+    top_k = getattr(args, "top_k", None) or app.settings.knowledge.top_k
+    answer = app.chat.ask_documents(
+        question, app.knowledge, collection=collection, top_k=top_k,
+        conversation_id=conversation_id, options=options, cancel=cancel, on_token=on_token,
+    )  # fmt: skip
+    timings = answer.result.timings if answer.result else None
+    return answer, (timings.prompt_s if timings else 0.0)
+
+
+def _print_sources(answer: Answer) -> None:
+    if answer.refused or not answer.citations:
+        return
+    print("\nSources:")
+    for citation in answer.citations:
+        quote = " ".join(citation.quote.split())
+        quote = quote if len(quote) <= 160 else quote[:157] + "..."
+        marker = "" if citation.cited else " (not cited by number; the answer drew on it)"
+        print(f"  [{citation.number}] {citation.location}{marker}\n      “{quote}”")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     app = build_app(args)
-    options = options_from(app, args)
     cancel = CancelToken()
     started = time.perf_counter()
     with ctrl_c_cancels(cancel):
-        answer = app.chat.ask(
-            args.question,
-            conversation_id=args.conversation,
-            options=options,
-            cancel=cancel,
+        answer, retrieval_s = answer_question(
+            app, args, args.question, conversation_id=args.conversation, cancel=cancel,
             on_token=None if args.json else _printer(),
-        )
+        )  # fmt: skip
     stats = answer.stats
     if args.json:
+        result = answer.result
         print_json(
             {
                 "answer": answer.text,
@@ -100,11 +152,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "time_to_first_token": round(stats.time_to_first_token or 0.0, 4),
                 "total_seconds": round(time.perf_counter() - started, 3),
                 "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+                "library": result is not None,
+                "refused": answer.refused,
+                "citations": [c.to_meta() for c in answer.citations],
+                "retrieval": [_hit_json(rank, hit) for rank, hit in
+                              enumerate(result.hits, start=1)] if result else [],  # fmt: skip
+                "timings": {"prompt_and_retrieval_s": round(retrieval_s, 4),
+                            **({k: v for k, v in vars(result.timings).items()} if result else {})},
             }
-        )
+        )  # fmt: skip
     else:
         sys.stdout.write("\n")
+        _print_sources(answer)
     return 0
+
+
+def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "document": hit.document_name,
+        "page": hit.page,
+        "heading": hit.heading,
+        "score": round(hit.score, 5),
+        "dense_similarity": hit.dense_similarity,
+        "dense_rank": hit.dense_rank,
+        "lexical_rank": hit.lexical_rank,
+        "passage": hit.text,
+    }
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -144,13 +218,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.write("enclave> ")
         try:
             with ctrl_c_cancels(cancel):
-                answer = app.chat.ask(
-                    line, conversation_id=conversation_id, cancel=cancel, on_token=_printer()
-                )
+                answer, _ = answer_question(
+                    app, args, line, conversation_id=conversation_id, cancel=cancel,
+                    on_token=_printer(),
+                )  # fmt: skip
         except AssistantError as exc:  # one failed answer does not end the session
             print(f"\nerror: {exc}")
             continue
         conversation_id = answer.conversation_id
+        _print_sources(answer)
         if answer.finish_reason is FinishReason.CANCELLED:
             print("\n[stopped]")
         else:
@@ -237,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Enclave {__version__}")
     add_global_options(parser)
     parser.add_argument("--model", metavar="GGUF", help="use this model file for this run")
-    parser.set_defaults(handler=cmd_chat, conversation=None)  # no command: interactive chat
+    # No command: the interactive chat, answering from the library when it has documents.
+    parser.set_defaults(handler=cmd_chat, conversation=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def decoding(sub: argparse.ArgumentParser) -> None:
@@ -245,14 +322,34 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--seed", type=int, help="fixed seed for repeatable answers")
 
+    def library(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--collection", metavar="NAME", help="answer from this document collection"
+        )
+        sub.add_argument(
+            "--no-library",
+            action="store_true",
+            dest="no_library",
+            help="answer from the model alone, even when documents are imported",
+        )
+        sub.add_argument(
+            "--top-k",
+            type=int,
+            dest="top_k",
+            metavar="N",
+            help="passages to retrieve (default: the knowledge.top_k setting)",
+        )
+
     chat = commands.add_parser("chat", help="interactive chat (the default)")
     chat.add_argument("--conversation", type=int, metavar="ID", help="continue a conversation")
+    library(chat)
     chat.set_defaults(handler=cmd_chat)
 
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print a JSON result with timings")
     ask.add_argument("--conversation", type=int, metavar="ID", help="ask within a conversation")
+    library(ask)
     decoding(ask)
     ask.set_defaults(handler=cmd_ask)
 
@@ -285,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: Command groups that live in their own modules; each exposes
 #: ``register(subparsers, build_app: Callable[[argparse.Namespace], App]) -> None``.
 EXTENSIONS: tuple[str, ...] = (
+    "assistant.cli.knowledge",
     "assistant.cli.structured",
     "assistant.cli.gui",
 )

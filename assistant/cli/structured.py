@@ -15,22 +15,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError
-from assistant.grammar import (
-    Backend,
-    Gbnf,
-    Passage,
-    build_messages,
-    classify,
-    extract_entities,
-    fill_form,
-    generate_structured,
-    load_schema,
-    passages_from_text,
-)
-from assistant.grammar.extract import DEFAULT_OPTIONS
+
+if TYPE_CHECKING:
+    from assistant.grammar import Passage
+
+#: The constraint engines (``assistant.grammar.Backend`` values), listed here so that building
+#: the parser does not import the grammar package and jsonschema (over a second at start-up).
+BACKENDS = ("llguidance", "gbnf")
 
 _MAX_DOC_BYTES = 20 * 1024 * 1024
 
@@ -51,7 +45,7 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
     sub.add_argument("--question", metavar="TEXT", help="what to extract, or the request itself")
     sub.add_argument("--out", metavar="FILE", help="write the validated result here")
     sub.add_argument("--json", action="store_true", help="print a report with citations")
-    sub.add_argument("--backend", choices=[b.value for b in Backend], help="constraint engine")
+    sub.add_argument("--backend", choices=BACKENDS, help="constraint engine")
     sub.add_argument("--top-k", type=int, default=4, dest="top_k", help="passages to retrieve")
     sub.add_argument("--max-tokens", type=int, dest="max_tokens")
     sub.add_argument("--seed", type=int)
@@ -59,6 +53,18 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
 
 
 def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespace], Any]) -> int:
+    from assistant.grammar import (
+        Backend,
+        Gbnf,
+        build_messages,
+        classify,
+        extract_entities,
+        fill_form,
+        generate_structured,
+        load_schema,
+    )
+    from assistant.grammar.extract import DEFAULT_OPTIONS
+
     app = build_app(args)
     options = replace(
         DEFAULT_OPTIONS,
@@ -114,15 +120,14 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
 
 
 def _passages(args: argparse.Namespace, app: Any, question: str) -> list[Passage]:
+    from assistant.grammar import Passage, passages_from_text
+
     if args.doc:
         path = Path(args.doc)
         return passages_from_text(_read(path, "document"), document=path.name)
     if args.collection:
-        from assistant.cli.knowledge import open_knowledge  # the index loads only when asked for
-
         query = question or "names, dates, organizations, identifiers"
-        with open_knowledge(args, lambda _args: app) as kb:
-            hits = kb.search(query, collection=args.collection, top_k=args.top_k)
+        hits = app.knowledge.search(query, collection=args.collection, top_k=args.top_k)
         return [Passage(h.text, h.document_name, h.page) for h in hits]
     return []
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 from assistant import __version__
-from assistant.app import App, load_engine
+from assistant.app import App, knowledge_settings, load_engine
 from assistant.config import Paths, Settings
 from assistant.engine.base import Engine
 from assistant.errors import AssistantError, InstanceLockedError, KnowledgeError
@@ -196,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _tell(str(exc))
             return exc.exit_code
         embedder = MiniLMEmbedder()
-        knowledge, problem = open_knowledge(paths, embedder=embedder)
+        knowledge, problem = open_knowledge(
+            paths, embedder=embedder, settings=knowledge_settings(app.settings)
+        )
         window = build_window(
             app,
             knowledge=knowledge,

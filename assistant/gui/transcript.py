@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.chat.citations import SavedCitation
 from assistant.chat.store import Message
 from assistant.engine.base import Role, Token
 
@@ -64,73 +65,8 @@ class TokenView:
         return cls(text, logprob, alternatives, sampled)
 
 
-@dataclass(frozen=True)
-class CitationView:
-    """A source an answer relies on, as saved with the answer.
-
-    Attributes:
-        number: the ``[n]`` the answer uses.
-        document_id: the knowledge base's id for the document (to open it in the viewer).
-        document_name: the file name.
-        path: where the file was imported from.
-        page: 1-based page for paged formats, else None.
-        heading: the section heading, ``""`` when none.
-        quote: the passage, verbatim.
-        score: the retrieval score (cosine similarity when known, else the fused rank score).
-        cited: True when the model wrote ``[n]``; False when it cited nothing and this source is
-            listed because the answer was based on it.
-    """
-
-    number: int
-    document_id: str
-    document_name: str
-    path: str
-    page: int | None
-    heading: str
-    quote: str
-    score: float | None = None
-    cited: bool = True
-
-    @property
-    def location(self) -> str:
-        parts = [self.document_name]
-        if self.page is not None:
-            parts.append(f"page {self.page}")
-        if self.heading:
-            parts.append(f"“{self.heading}”")
-        return ", ".join(parts)
-
-    def to_meta(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "document_id": self.document_id,
-            "document_name": self.document_name,
-            "path": self.path,
-            "page": self.page,
-            "heading": self.heading,
-            "quote": self.quote,
-            "score": self.score,
-            "cited": self.cited,
-        }
-
-    @classmethod
-    def from_meta(cls, data: Mapping[str, Any]) -> CitationView | None:
-        try:
-            page = data.get("page")
-            score = data.get("score")
-            return cls(
-                number=int(data["number"]),
-                document_id=str(data.get("document_id", "")),
-                document_name=str(data.get("document_name", "")),
-                path=str(data.get("path", "")),
-                page=int(page) if page is not None else None,
-                heading=str(data.get("heading", "")),
-                quote=str(data.get("quote", "")),
-                score=float(score) if score is not None else None,
-                cited=bool(data.get("cited", True)),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+#: The GUI shows the citations saved with an answer as they are.
+CitationView = SavedCitation
 
 
 @dataclass(frozen=True)

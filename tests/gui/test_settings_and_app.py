@@ -76,7 +76,7 @@ def test_invalid_values_are_refused_in_the_form(qtbot, gui_paths):
     dialog.retrieval.setValue(0)
     dialog.accept()
     assert dialog.saved is None
-    assert "retrieval" in dialog.error.text()
+    assert "knowledge.top_k" in dialog.error.text()
     app.close()
 
 

@@ -21,6 +21,9 @@ class FakeApp:
     paths: Paths
     knowledge: KnowledgeBase
 
+    def close(self) -> None:
+        """The fixture owns the knowledge base and closes it after the test."""
+
 
 @pytest.fixture
 def cli(paths: Paths) -> Iterator[callable]:  # type: ignore[valid-type]
