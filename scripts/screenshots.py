@@ -3,7 +3,9 @@
 Run it through ``scripts/screenshots.sh``, which starts a virtual X server (Xvfb). It builds the
 window exactly as ``assistant-gui`` does (in a throw-away data directory), imports a generated
 report and the user guide, asks a question, and saves PNGs of the main window, the source
-viewer, the library and the token-confidence view into ``docs/screenshots/``.
+viewer, the library, the token-confidence view and the structured-output panel (an incident
+report filled from an imported incident log) into ``docs/screenshots/``. ``--only NAME ...``
+saves just those pictures.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QEventLoop, QPoint, QTimer
 from PySide6.QtGui import QGuiApplication, QHelpEvent, QTextCursor
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QToolTip, QWidget
 
 import assistant.gui  # noqa: F401, I001 - first: offline guard and the PySide work-around
 
@@ -31,6 +34,12 @@ REPORT_PAGES = (
     "committed to maintenance contracts for the radar stations.",
     "Personnel. Dr. Ingrid Halvorsen leads the field engineering team of twelve technicians "
     "based in Tromso, who service the stations every spring.",
+)
+INCIDENT_LOG = (
+    "Incident log, northern radar network.\n\n"
+    "On 2024-03-05 the radar mast at the Kvaloya station near Tromso was damaged by ice. "
+    "Ingrid Halvorsen and Per Olsen reported the damage; the station was offline for two days "
+    "while the mast was repaired.\n"
 )
 
 
@@ -64,8 +73,13 @@ def write_report(folder: Path) -> Path:
     return path
 
 
+ONLY: set[str] = set()  # --only: the pictures to save; empty saves every one
+
+
 def save(widget: QWidget, out: Path, name: str, *, with_popups: bool = False) -> None:
     """Save ``widget`` as PNG; ``with_popups`` grabs the screen area (tooltips included)."""
+    if ONLY and name not in ONLY:
+        return
     if with_popups:
         screen = QGuiApplication.primaryScreen()
         top_left = widget.mapToGlobal(QPoint(0, 0))
@@ -108,10 +122,37 @@ def show_tooltip_on_least_likely_token(window: object) -> None:
     QApplication.sendEvent(transcript.viewport(), event)
 
 
+def take_structured_output(window: Any, folder: Path, out: Path) -> None:
+    """Fill the "Incident report" example from an imported incident log, with citations."""
+    from assistant.gui.structured import SourceMode
+
+    log_file = folder / "incident-log.txt"
+    log_file.write_text(INCIDENT_LOG, encoding="utf-8")
+    window.library.import_paths([log_file])
+    wait_until(lambda: not window.library.importing, 300, "the incident log's import")
+    table = window.library.table
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == log_file.name)
+    table.selectRow(row)
+    panel = window.structured
+    window.commands.show_structured.trigger()
+    panel.choose_example("Incident report")
+    panel.set_source(SourceMode.DOCUMENTS)
+    panel.question.setText("What happened at the radar station?")
+    panel.run()
+    wait_until(lambda: not panel.running, 600, "the structured output")
+    sizes = window.splitter.sizes()
+    window.splitter.setSizes([160, 520, sum(sizes) - 680])
+    settle()
+    save(window, out, "structured-output.png")
+    window.splitter.setSizes(sizes)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="e.g. library.png")
     args = parser.parse_args()
+    ONLY.update(args.only)
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="enclave-shots-"))
     os.environ["ASSISTANT_HOME"] = str(home)
@@ -174,6 +215,10 @@ def main() -> int:
     show_tooltip_on_least_likely_token(window)
     settle(600)
     save(window, args.out, "token-confidence.png", with_popups=True)
+    QToolTip.hideText()
+    window.commands.confidence.setChecked(False)
+
+    take_structured_output(window, folder, args.out)
 
     window.close()
     knowledge.close()

@@ -29,6 +29,7 @@ class Actions:
     confidence: QAction
     show_sources: QAction
     show_library: QAction
+    show_structured: QAction
     focus_question: QAction
 
 
@@ -69,6 +70,9 @@ def build_actions(window: QMainWindow) -> Actions:
         ),
         show_sources=_action(window, "S&ources", "Ctrl+1", "Show the sources of the answer"),
         show_library=_action(window, "&Library", "Ctrl+2", "Show the document library"),
+        show_structured=_action(
+            window, "S&tructured output", "Ctrl+3", "Fill a JSON Schema from documents"
+        ),
         focus_question=_action(window, "&Question box", "Ctrl+L", "Go to the question box"),
     )
     actions.confidence.setCheckable(True)
@@ -99,7 +103,12 @@ def build_actions(window: QMainWindow) -> Actions:
     ):
         answer_menu.addAction(action)
     view_menu = bar.addMenu("&View")
-    for action in (actions.show_sources, actions.show_library, actions.focus_question):
+    for action in (
+        actions.show_sources,
+        actions.show_library,
+        actions.show_structured,
+        actions.focus_question,
+    ):
         view_menu.addAction(action)
 
     toolbar = QToolBar("Main toolbar", window)

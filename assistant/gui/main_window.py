@@ -35,6 +35,7 @@ from assistant.gui.settings_dialog import (
 )
 from assistant.gui.sources import SourcesPanel
 from assistant.gui.status import StatusBar
+from assistant.gui.structured_panel import StructuredPanel
 from assistant.gui.transcript import CitationView, MessageView
 from assistant.gui.viewer import DocumentViewer
 from assistant.gui.workers import Task, TaskRunner
@@ -99,10 +100,15 @@ class MainWindow(QMainWindow):
             knowledge, self.runner, confirm=lambda t, q: self.confirm(t, q),
             unavailable_reason=knowledge_error,
         )  # fmt: skip
+        self.structured = StructuredPanel(
+            self.runner, engine=lambda: self.engine, compiler=lambda: app.grammar_compiler,
+            library=self.library,
+        )  # fmt: skip
         self.tabs = QTabWidget()
-        self.tabs.setAccessibleName("Sources and library")
+        self.tabs.setAccessibleName("Sources, library and structured output")
         self.tabs.addTab(self.sources, "Sources")
         self.tabs.addTab(self.library, "Library")
+        self.tabs.addTab(self.structured, "Structured")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("main-splitter")
         # Explicit minimum widths, below what the layouts would ask for, so the window fits a
@@ -145,6 +151,8 @@ class MainWindow(QMainWindow):
         a.confidence.toggled.connect(self.set_confidence)
         a.show_sources.triggered.connect(lambda: self.tabs.setCurrentWidget(self.sources))
         a.show_library.triggered.connect(lambda: self.tabs.setCurrentWidget(self.library))
+        a.show_structured.triggered.connect(lambda: self.tabs.setCurrentWidget(self.structured))
+        self.structured.message.connect(lambda text: self.status.showMessage(text, 8000))
         a.focus_question.triggered.connect(self.chat.input.setFocus)
         self.sidebar.selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
