@@ -40,15 +40,33 @@ def generation_options(settings: Settings) -> GenerationOptions:
 
 
 def load_engine(settings: Settings, *, lora_path: Path | None = None) -> Engine:
-    """Load the configured GGUF in llama.cpp.
+    """Load the configured GGUF in llama.cpp, or connect to the on-prem server if one is set.
 
     Args:
-        settings: model and decoding settings.
+        settings: model and decoding settings; ``[server] url`` selects the server.
         lora_path: an adapter to apply (the one an admin selected for this model).
 
     Raises:
         ModelError: the file is missing, malformed or refused by llama.cpp.
+        ServerUnavailableError: the configured server cannot be reached (the message offers
+            the local model).
     """
+    if settings.server.url:
+        from assistant.engine.remote import RemoteEngine, ServerConfig  # httpx loads on demand
+
+        s = settings.server
+        return RemoteEngine.connect(
+            ServerConfig.from_settings(
+                s.url,
+                token_file=s.token_file,
+                ca_file=s.ca_file,
+                tls_fingerprint=s.tls_fingerprint,
+                connect_timeout_s=s.connect_timeout_s,
+                read_timeout_s=s.read_timeout_s,
+                context_size=s.context_size,
+                grammar_param=s.grammar_param,
+            )
+        )
     from assistant.engine.llama import LlamaEngine  # llama.cpp loads only when a model is needed
 
     m = settings.model
@@ -58,6 +76,7 @@ def load_engine(settings: Settings, *, lora_path: Path | None = None) -> Engine:
         threads=m.threads,
         gpu_layers=m.gpu_layers,
         batch_size=m.batch_size,
+        prompt_lookup=m.prompt_lookup,
         seed=settings.generation.seed,
         lora_path=lora_path,
     )
@@ -108,6 +127,12 @@ class App:
             offline.install(settings.network.allowed_hosts)
         except ValueError as exc:
             raise ConfigError(f"{paths.settings_file}: network.allowed_hosts: {exc}") from exc
+        servers = [url for url in (settings.server.url, settings.knowledge.server_url) if url]
+        if servers:  # exactly the configured host:port of each server, nothing more
+            from assistant.engine.remote import allow_server
+
+            for url in servers:
+                allow_server(url)
         return cls(paths=paths, settings=settings, _engine=engine)
 
     @property
@@ -117,6 +142,12 @@ class App:
         Raises:
             KnowledgeError: the index cannot be opened.
         """
+        if self._knowledge is None and self.settings.knowledge.server_url:
+            from assistant.knowledge.remote import open_shared  # the site's Chroma server
+
+            self._knowledge = open_shared(
+                self.paths.index_dir, self.settings, knowledge=knowledge_settings(self.settings)
+            )
         if self._knowledge is None:
             from assistant.knowledge.base import KnowledgeBase  # Chroma loads on first use
 

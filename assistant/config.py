@@ -153,6 +153,7 @@ class ModelSettings:
     threads: int = 0  # 0: one per physical core, as llama.cpp decides
     gpu_layers: int = 0  # -1: all layers; falls back to CPU with a message when no GPU backend
     batch_size: int = 512
+    prompt_lookup: int = 0  # draft tokens per step by prompt lookup; 0: off (docs/benchmarks.md)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,25 @@ class KnowledgeSettings:
     parse_timeout_s: int = 120  # a file whose parsing takes longer is abandoned
     chunk_tokens: int = 180
     chunk_overlap_tokens: int = 30
+    server_url: str = ""  # a Chroma server (``chroma run``) with shared collections; "" = local
+    granted_collections: list[str] = field(default_factory=list)  # shared ones shown here
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """An on-prem OpenAI-compatible inference server (llama-server, vLLM); "" keeps the local model.
+
+    ``token_file``, ``ca_file`` and ``tls_fingerprint`` also apply to ``[knowledge] server_url``.
+    """
+
+    url: str = ""  # for example "https://gpu01.site.local:8443"
+    token_file: str = ""  # a file holding the bearer token (kept out of settings.toml)
+    ca_file: str = ""  # PEM of the site CA that signed the server's certificate
+    tls_fingerprint: str = ""  # or: SHA-256 of the server's certificate (hex, colons allowed)
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 120.0  # the longest silence between two tokens before giving up
+    context_size: int = 0  # 0: ask the server (llama-server, vLLM say; others default to 4096)
+    grammar_param: str = "grammar"  # request field for GBNF: vLLM takes "guided_grammar"
 
 
 @dataclass(frozen=True)
@@ -195,6 +215,7 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def model_path(self) -> Path:
         """The GGUF to load: the configured path, else the bundled default."""
@@ -208,6 +229,7 @@ _SECTIONS: dict[str, type] = {
     "generation": GenerationSettings,
     "knowledge": KnowledgeSettings,
     "network": NetworkSettings,
+    "server": ServerSettings,
 }
 
 #: One validator per key. A key missing here cannot be set.
@@ -218,6 +240,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "threads": _int_range(0, 1024),
         "gpu_layers": _int_range(-1, 100_000),
         "batch_size": _int_range(8, 1 << 16),
+        "prompt_lookup": _int_range(0, 64),
     },
     "generation": {
         "temperature": _float_range(0.0, 5.0),
@@ -235,8 +258,20 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "parse_timeout_s": _int_range(1, 3600),
         "chunk_tokens": _int_range(32, 2048),
         "chunk_overlap_tokens": _int_range(0, 512),
+        "server_url": _string,
+        "granted_collections": _string_list,
     },
     "network": {"allowed_hosts": _string_list},
+    "server": {
+        "url": _string,
+        "token_file": _string,
+        "ca_file": _string,
+        "tls_fingerprint": _string,
+        "connect_timeout_s": _float_range(0.1, 60.0),
+        "read_timeout_s": _float_range(1.0, 3600.0),
+        "context_size": _int_range(0, 1 << 20),
+        "grammar_param": _string,
+    },
 }
 
 

@@ -20,6 +20,8 @@ The tree::
     │   └── ChatTemplateError       the model's chat template failed or was refused
     ├── GenerationError
     │   ├── ContextOverflowError    the prompt cannot fit the model's context window
+    │   ├── ServerUnavailableError  the on-prem inference server cannot be reached (issue 10)
+    │   │   └── ServerTLSError      its certificate does not match the pinned one
     │   └── GrammarError            a grammar constraint could not be compiled
     │       ├── SchemaError             the JSON Schema itself is invalid or unreadable
     │       ├── UnsupportedSchemaError  a schema keyword the constraint engine cannot honour
@@ -35,12 +37,15 @@ The tree::
     │   ├── ImportCancelledError    the admin cancelled an import; nothing was left behind
     │   ├── IntegrityError          an installed model no longer matches its digests
     │   └── CatalogEntryNotFoundError  no installed model or trusted key by that name
-    └── KnowledgeError              the document index (issue 3)
-        ├── KnowledgeIndexError     the index on disk cannot be opened, read or written
-        │   └── EmbedderMismatchError  the index was built with a different embedder
-        ├── EmbedderError           the embedding model is missing or failed
-        ├── DocumentNotFoundError   no imported document matches what was asked for
-        └── CollectionNotFoundError no collection has that name
+    ├── KnowledgeError              the document index (issue 3)
+    │   ├── KnowledgeIndexError     the index on disk cannot be opened, read or written
+    │   │   └── EmbedderMismatchError  the index was built with a different embedder
+    │   ├── EmbedderError           the embedding model is missing or failed
+    │   ├── DocumentNotFoundError   no imported document matches what was asked for
+    │   ├── CollectionNotFoundError no collection has that name
+    │   ├── SharedIndexUnavailableError  the site's Chroma server cannot be reached (issue 10)
+    │   └── CollectionNotGrantedError    a shared collection not granted to this machine
+    └── EvaluationError             a gold set is unreadable or malformed (issue 9)
 
 This module imports nothing from the rest of the package.
 """
@@ -297,3 +302,54 @@ class CatalogEntryNotFoundError(CatalogError):
     """No installed model, adapter or trusted key matches the name or fingerprint given."""
 
     reason = "not-found"
+
+
+class EvaluationError(AssistantError):
+    """A gold set for ``assistant eval`` cannot be read or has an invalid line."""
+
+    exit_code = 2
+
+
+class ServerUnavailableError(GenerationError):
+    """The on-prem inference server cannot be reached, refused the request or went away.
+
+    Attributes:
+        url: the server's address, from ``[server] url``.
+    """
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(
+            f"The inference server at {url} is not available: {problem}. Check that the server "
+            "is running and reachable, or use the local model on this computer instead: "
+            "'assistant-admin settings set server.url \"\"'."
+        )
+
+
+class ServerTLSError(ServerUnavailableError):
+    """The server's TLS certificate is not the pinned one (or not signed by the site CA)."""
+
+
+class SharedIndexUnavailableError(KnowledgeIndexError):
+    """The site's shared document index (a Chroma server) cannot be reached or failed."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        super().__init__(
+            f"The shared document index at {url} is not available: {problem}. Check that the "
+            "Chroma server is running and reachable; to use this computer's own index instead: "
+            "'assistant-admin settings set knowledge.server_url \"\"'."
+        )
+
+
+class CollectionNotGrantedError(KnowledgeError):
+    """A shared collection exists but was not granted to this machine by the admin."""
+
+    def __init__(self, name: str, granted: list[str]) -> None:
+        self.name = name
+        listed = ", ".join(repr(g) for g in granted) if granted else "none"
+        super().__init__(
+            f"The shared collection {name!r} is not available on this computer (granted here: "
+            f"{listed}). Ask your admin to add it to knowledge.granted_collections."
+        )

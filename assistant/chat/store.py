@@ -80,7 +80,10 @@ class ConversationStore:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # On a full disk SQLite may already have rolled back, and a second ROLLBACK
+                    # would raise "no transaction is active", hiding the error that matters.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Admin command groups in their own modules; each exposes
 #: ``register(subparsers, build_app: Callable[[argparse.Namespace], App]) -> None``.
-EXTENSIONS: tuple[str, ...] = ("assistant.cli.admin_models",)
+EXTENSIONS: tuple[str, ...] = ("assistant.cli.admin_models", "assistant.cli.admin_install")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

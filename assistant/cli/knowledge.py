@@ -1,10 +1,15 @@
-"""The knowledge-base commands: ``ingest``, ``docs list|show|remove|collections``, ``search``.
+"""The knowledge-base commands: ``ingest``, ``docs list|show|remove|collections|check|rebuild``,
+``search``.
 
 :func:`register` adds them to the ``assistant`` parser. Each handler builds the application with
 the ``ctx_factory`` it was given and uses its ``knowledge`` attribute when it has one (the
 composition root's knowledge base), else opens ``paths.index_dir`` itself. Errors are
 :class:`~assistant.errors.AssistantError` subclasses; :func:`assistant.cli.common.run_command`
 prints them as one line and exits non-zero.
+
+Commands that write the index (``ingest``, ``docs remove``, ``docs rebuild``) hold the instance
+lock (:mod:`assistant.instance`) while they run, so a second writer, or the GUI, is told at once
+that Enclave is already running. Notices about a damaged index that was repaired go to stderr.
 
 Progress goes to stderr, results to stdout, so ``--json`` output can be piped.
 """
@@ -21,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from assistant.instance import InstanceLock
 from assistant.knowledge.base import DEFAULT_COLLECTION, KnowledgeBase
 from assistant.knowledge.records import (
     DocumentRecord,
@@ -66,6 +72,12 @@ def register(subparsers: Any, ctx_factory: CtxFactory) -> None:
     remove.add_argument("--collection", metavar="NAME")
     collections = actions.add_parser("collections", help="list collections")
     collections.add_argument("--json", action="store_true")
+    actions.add_parser(
+        "check", help="read the whole vector index in a child process and compare it"
+    )
+    actions.add_parser(
+        "rebuild", help="rebuild the vector index from the imported passages (re-embed)"
+    )
     docs.set_defaults(handler=lambda args: cmd_docs(args, ctx_factory))
 
     search = subparsers.add_parser("search", help="show the passages that match a query")
@@ -94,13 +106,34 @@ def _positive(text: str) -> int:
 
 
 @contextmanager
-def open_knowledge(args: argparse.Namespace, ctx_factory: CtxFactory) -> Iterator[KnowledgeBase]:
-    """The application's knowledge base, closed when the command ends."""
+def open_knowledge(
+    args: argparse.Namespace, ctx_factory: CtxFactory, *, writer: str = ""
+) -> Iterator[KnowledgeBase]:
+    """The application's knowledge base, closed when the command ends.
+
+    Args:
+        writer: for a command that writes the index, its name: the instance lock is taken
+            before anything loads, so a second writer fails at once instead of waiting.
+
+    Raises:
+        InstanceLockedError: ``writer`` is set and another Enclave process holds the lock.
+    """
     app = ctx_factory(args)
+    lock: InstanceLock | None = None
+    knowledge: KnowledgeBase | None = None
     try:
-        yield app.knowledge
+        if writer:
+            lock = InstanceLock.acquire(app.paths.lock_file, home=app.paths.home, purpose=writer)
+        knowledge = app.knowledge
+        yield knowledge
     finally:
-        app.close()
+        try:
+            for notice in knowledge.notices if knowledge is not None else ():
+                print(f"note: {notice}", file=sys.stderr)
+            app.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -141,7 +174,7 @@ class ProgressBar:
 def cmd_ingest(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
     """Import files and folders; print the summary. Exit 1 only when every file failed."""
     bar = ProgressBar()
-    with open_knowledge(args, ctx_factory) as kb:
+    with open_knowledge(args, ctx_factory, writer="ingest") as kb:
         try:
             report = kb.ingest(
                 [Path(p) for p in args.paths], collection=args.collection, on_progress=bar
@@ -193,8 +226,11 @@ def report_to_dict(report: IngestReport) -> dict[str, Any]:
 
 
 def cmd_docs(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
-    """``docs list|show|remove|collections``."""
-    with open_knowledge(args, ctx_factory) as kb:
+    """``docs list|show|remove|collections|check|rebuild``."""
+    if args.action in ("check", "rebuild"):
+        return cmd_index_health(args, ctx_factory)
+    writer = "docs remove" if args.action == "remove" else ""
+    with open_knowledge(args, ctx_factory, writer=writer) as kb:
         if args.action == "list":
             documents = kb.documents(args.collection)
             if args.json:
@@ -230,6 +266,38 @@ def cmd_docs(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
             for c in found if not args.json else ():
                 print(f"{c.name}: {c.indexed} documents searchable, {c.failed} failed, "
                       f"{c.chunks} passages")  # fmt: skip
+    return 0
+
+
+def cmd_index_health(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
+    """``docs check``: exit 1 when the vector index is damaged or incomplete; ``docs rebuild``."""
+    if args.action == "rebuild":
+        with open_knowledge(args, ctx_factory, writer="docs rebuild") as kb:
+            bar = ProgressBar()
+            try:
+                report = kb.rebuild_index(
+                    on_progress=lambda done, total: bar(
+                        ProgressEvent(done, total, None, IngestStage.EMBEDDING)
+                    )
+                )
+            finally:
+                bar.clear()
+        print(f"Rebuilt the vector index: {report.chunks} passages in {report.collections} "
+              f"collections, {report.elapsed_s:.1f} s.")  # fmt: skip
+        return 0
+    with open_knowledge(args, ctx_factory) as kb:
+        check = kb.verify_index()
+    if not check.probe.ok:
+        print(f"The vector index cannot be read: {check.probe.problem}. Run 'assistant docs "
+              "rebuild' to rebuild it from your imported documents.")  # fmt: skip
+        return 1
+    for name in sorted(check.expected):
+        print(f"{name}: {check.expected[name]} passages, {check.missing.get(name, 0)} without a "
+              f"vector, {check.extra.get(name, 0)} stray vectors")  # fmt: skip
+    if not check.ok:
+        print("Some passages have no vector: run 'assistant docs rebuild'.")
+        return 1
+    print(f"The vector index is sound (read in {check.probe.elapsed_s:.1f} s).")
     return 0
 
 

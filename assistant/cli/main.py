@@ -385,6 +385,7 @@ EXTENSIONS: tuple[str, ...] = (
     "assistant.cli.knowledge",
     "assistant.cli.structured",
     "assistant.cli.gui",
+    "assistant.cli.evaluate",
 )
 
 

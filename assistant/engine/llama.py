@@ -7,6 +7,11 @@ give every token its log-probability and the top alternatives. ``generate`` reus
 the longest common prefix with the previous prompt, so a follow-up question in a conversation
 only evaluates the new turn.
 
+Optional prompt-lookup decoding (``prompt_lookup`` in :meth:`LlamaEngine.load`): llama-cpp-python's
+``LlamaPromptLookupDecoding`` drafts the tokens that followed the latest n-gram earlier in the
+context, one batch checks them, and every token still comes from the same sampler, so the output
+is unchanged; it saves time only when the answer copies from the prompt (bench/bench_lookup.py).
+
 One ``Llama`` context serves one generation at a time; a lock serialises streams from different
 threads.
 """
@@ -24,6 +29,7 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
+from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from assistant.engine.base import (
     Alternative,
@@ -88,6 +94,7 @@ class LlamaEngine:
         batch_size: int = 512,
         seed: int = -1,
         lora_path: Path | None = None,
+        prompt_lookup: int = 0,
     ) -> LlamaEngine:
         """Check and load a GGUF model.
 
@@ -100,6 +107,7 @@ class LlamaEngine:
             batch_size: prompt tokens evaluated per step.
             seed: sampling seed; -1 for random.
             lora_path: a GGUF LoRA adapter to apply (checked like a model before loading).
+            prompt_lookup: draft this many tokens per step by prompt lookup (0: off).
 
         Raises:
             ModelNotFoundError: no such file.
@@ -134,11 +142,19 @@ class LlamaEngine:
             read_header(Path(lora_path))  # an adapter is as untrusted as a model
             kwargs["lora_path"] = str(lora_path)
             notes.append(f"LoRA adapter {Path(lora_path).name} applied.")
+        if prompt_lookup > 0:
+            kwargs["draft_model"] = _LazyLogitsLookup(num_pred_tokens=prompt_lookup)
+            # With a draft model llama-cpp-python keeps logits for every position and copies
+            # them into ``scores``, which it sizes by this argument (n_ctx rows when True,
+            # n_batch rows otherwise, then overflowed): it must be True.
+            kwargs["logits_all"] = True
         if threads > 0:
             kwargs["n_threads"] = threads
             kwargs["n_threads_batch"] = threads
         try:
             llm = llama_cpp.Llama(**kwargs)
+            if prompt_lookup > 0:
+                kwargs["draft_model"].llm = llm
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load {path.name} ({exc}). The file may be damaged or use "
@@ -285,6 +301,12 @@ class LlamaEngine:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             held: list[Token] = []  # tokens that might still turn out to start a stop string
             produced = 0
+            # The context holds prompt + answer so far, so answer token j was sampled from the
+            # logits at position len(prompt) - 1 + j. With a draft model one decode checks
+            # several positions and the sampler reads the row of that position, counted from
+            # the end of the batch; without one that row is always the last (-1).
+            position = len(prompt) - 1
+            _set_logits_all(llm, False)  # the prompt needs only its last row; see _LazyLogitsLookup
             generator = llm.generate(
                 prompt,
                 top_k=options.top_k,
@@ -305,7 +327,9 @@ class LlamaEngine:
                         break
                     if processor is not None:
                         processor.consume(token_id)
-                    logprob, top = self._logprobs(token_id, options.top_logprobs)
+                    row = position - llm.n_tokens
+                    position += 1
+                    logprob, top = self._logprobs(token_id, options.top_logprobs, index=row)
                     text = decoder.decode(self._piece_bytes(token_id))
                     if stats.time_to_first_token is None:
                         stats.time_to_first_token = time.perf_counter() - start
@@ -360,6 +384,7 @@ class LlamaEngine:
         with self._lock:
             try:
                 llm.reset()
+                _set_logits_all(llm, False)  # this batch's logits are not read
                 llm.eval(prompt[:-1])
                 for start in range(0, len(feed), llm.n_batch):
                     chunk = feed[start : start + llm.n_batch]
@@ -419,6 +444,32 @@ class LlamaEngine:
             close = getattr(self._llm, "close", None)
             if close is not None:
                 close()
+
+
+class _LazyLogitsLookup(LlamaPromptLookupDecoding):
+    """Prompt lookup that turns on all-position logits only once drafting starts.
+
+    llama-cpp-python evaluates everything with logits at every position when a draft model is
+    set, the prompt included, and copies them all into ``Llama.scores``: for a 1,000-token RAG
+    prompt and a 49k vocabulary that is 1,000 output-layer rows and 200 MB copied before the
+    first token, for logits nobody reads. :meth:`LlamaEngine._run` turns the flag off before the
+    prompt; the first draft (after the first sampled token) turns it back on, since the sampler
+    then reads rows inside the verification batch.
+    """
+
+    llm: Any = None
+
+    def __call__(self, input_ids: Any, /, **kwargs: Any) -> Any:
+        if self.llm is not None:
+            _set_logits_all(self.llm, True)
+        return super().__call__(input_ids, **kwargs)
+
+
+def _set_logits_all(llm: Any, value: bool) -> None:
+    """Switch llama-cpp-python's private all-positions flag; only meaningful with a draft model
+    (without one it is always False, and stays so)."""
+    if getattr(llm, "draft_model", None) is not None:
+        llm._logits_all = value
 
 
 def _common_prefix(cached: Any, prompt: list[int]) -> int:

@@ -31,6 +31,7 @@ class Actions:
     show_library: QAction
     show_structured: QAction
     focus_question: QAction
+    last_evaluation: QAction
 
 
 def _action(
@@ -74,6 +75,9 @@ def build_actions(window: QMainWindow) -> Actions:
             window, "S&tructured output", "Ctrl+3", "Fill a JSON Schema from documents"
         ),
         focus_question=_action(window, "&Question box", "Ctrl+L", "Go to the question box"),
+        last_evaluation=_action(
+            window, "Last &evaluation report…", None, "Show the last 'assistant eval' report"
+        ),
     )
     actions.confidence.setCheckable(True)
 
@@ -110,6 +114,8 @@ def build_actions(window: QMainWindow) -> Actions:
         actions.focus_question,
     ):
         view_menu.addAction(action)
+    view_menu.addSeparator()
+    view_menu.addAction(actions.last_evaluation)
 
     toolbar = QToolBar("Main toolbar", window)
     toolbar.setObjectName("main-toolbar")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QLockFile, QSettings, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
@@ -29,6 +29,7 @@ from assistant.config import Paths, Settings
 from assistant.engine.base import Engine
 from assistant.errors import AssistantError, InstanceLockedError, KnowledgeError
 from assistant.gui.main_window import MainWindow
+from assistant.instance import InstanceLock
 from assistant.knowledge.base import KnowledgeBase
 from assistant.knowledge.embedder import Embedder, MiniLMEmbedder
 from assistant.knowledge.records import KnowledgeSettings
@@ -36,7 +37,6 @@ from assistant.knowledge.records import KnowledgeSettings
 log = logging.getLogger("assistant.gui")
 
 EXIT_ALREADY_RUNNING = 1
-GUI_LOCK_STALE_MS = 0  # a lock is stale only when its process is gone, never by age
 
 
 def gui_preferences(paths: Paths) -> QSettings:
@@ -44,20 +44,14 @@ def gui_preferences(paths: Paths) -> QSettings:
     return QSettings(str(paths.home / "gui.ini"), QSettings.Format.IniFormat)
 
 
-def acquire_instance_lock(paths: Paths) -> QLockFile:
-    """Hold the data directory for this process.
+def acquire_instance_lock(paths: Paths) -> InstanceLock:
+    """Hold the data directory for this process (the same lock the CLI's index writers take).
 
     Raises:
         InstanceLockedError: another live Enclave process holds it.
     """
-    lock = QLockFile(str(paths.lock_file))
-    lock.setStaleLockTime(GUI_LOCK_STALE_MS)
-    # tryLock removes a lock whose process has died (a crash), so a crash never locks users out.
-    if not lock.tryLock(100):
-        # PySide returns (pid, hostname, appname) here; take the first integer to stay portable.
-        pid = next((v for v in lock.getLockInfo() if isinstance(v, int) and v > 1), None)
-        raise InstanceLockedError(str(paths.home), pid)
-    return lock
+    # The kernel drops the lock when its process dies, so a crash never locks users out.
+    return InstanceLock.acquire(paths.lock_file, home=paths.home, purpose="gui")
 
 
 def open_knowledge(
@@ -66,21 +60,34 @@ def open_knowledge(
     embedder: Embedder | None = None,
     settings: KnowledgeSettings | None = None,
 ) -> tuple[KnowledgeBase | None, str]:
-    """Open the document index; on failure the app still starts, with the reason to show."""
+    """Open the document index; on failure the app still starts, with the reason to show.
+
+    A damaged or missing vector index is found here (without loading Chroma in this process)
+    and set aside; the returned message says so, and the rebuild runs in the warm-up worker.
+    """
     try:
-        return KnowledgeBase.open(paths.index_dir, embedder=embedder, settings=settings), ""
+        knowledge = KnowledgeBase.open(paths.index_dir, embedder=embedder, settings=settings)
+        return knowledge, knowledge.check_index()
     except KnowledgeError as exc:
         log.error("knowledge base unavailable: %s", exc)
         return None, f"The document library is unavailable: {exc}"
 
 
-def library_warm_up(embedder: Embedder) -> Callable[[], None]:
-    """A job that loads Chroma and the embedder ahead of the first import or search."""
+def library_warm_up(
+    embedder: Embedder, knowledge: KnowledgeBase | None = None
+) -> Callable[[], None]:
+    """A job that loads Chroma and the embedder ahead of the first import or search.
+
+    With ``knowledge`` it also opens the vector index, rebuilding it if start-up found it
+    damaged, so that work happens in the worker rather than on the first search.
+    """
 
     def warm() -> None:
         import assistant.knowledge.store  # noqa: F401 - imports chromadb, off the GUI thread
 
         embedder.embed(["warm up"])
+        if knowledge is not None:
+            knowledge.open_index()
 
     return warm
 
@@ -204,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             knowledge=knowledge,
             knowledge_error=problem,
             on_crash=crash,
-            warm_up=library_warm_up(embedder) if knowledge is not None else None,
+            warm_up=library_warm_up(embedder, knowledge) if knowledge is not None else None,
         )
         window.show()
         # A Unix signal is only seen when Python code runs; a idle timer lets Ctrl-C through.
@@ -217,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.close()
         return int(status)
     finally:
-        lock.unlock()
+        lock.release()
 
 
 if __name__ == "__main__":

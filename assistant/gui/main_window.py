@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         a.show_structured.triggered.connect(lambda: self.tabs.setCurrentWidget(self.structured))
         self.structured.message.connect(lambda text: self.status.showMessage(text, 8000))
         a.focus_question.triggered.connect(self.chat.input.setFocus)
+        a.last_evaluation.triggered.connect(self.show_last_evaluation)
         self.sidebar.selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
         self.sidebar.deleted.connect(self._deleted)
@@ -489,6 +490,12 @@ class MainWindow(QMainWindow):
         self.chat.banner.hide()
 
     # --- settings, geometry, shutdown ---------------------------------------------------------
+
+    def show_last_evaluation(self) -> None:
+        from assistant.evaluation.report import reports_dir
+        from assistant.gui.evaluation_view import EvaluationDialog
+
+        EvaluationDialog(reports_dir(self.app.paths), self).exec()
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.app.paths, self.app.settings, self.retrieval_top_k, self)

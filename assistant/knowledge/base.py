@@ -38,8 +38,9 @@ from assistant.knowledge.records import (
     IngestReport,
     KnowledgeSettings,
 )
+from assistant.knowledge.recovery import DenseGuard, IndexCheck, RebuildProgress, RebuildReport
 from assistant.knowledge.sandbox import ParserWorker
-from assistant.knowledge.search import HybridSearcher, SearchHit
+from assistant.knowledge.search import HybridSearcher, SearchHit, SearchMode
 
 if TYPE_CHECKING:
     from assistant.knowledge.store import DenseStore
@@ -84,6 +85,11 @@ class KnowledgeBase:
         self._dense: DenseStore | None = None
         self._worker: ParserWorker | None = None
         self._closed = False
+        # Checks the vector index before its first use here and rebuilds it when damaged.
+        self._guard = DenseGuard(
+            index_dir / CHROMA_DIR, db=self._db, lexical=self._lexical, embedder=embedder,
+            batch_size=settings.embed_batch_size, open_store=self._open_chroma,
+        )  # fmt: skip
 
     @classmethod
     def open(
@@ -118,12 +124,15 @@ class KnowledgeBase:
             built_with = self._db.get_meta(_EMBEDDER_KEY)
             if built_with is not None and built_with != self._embedder.name:
                 raise EmbedderMismatchError(str(self.index_dir), built_with, self._embedder.name)
-            from assistant.knowledge.store import DenseStore
-
-            self._dense = DenseStore(self.index_dir / CHROMA_DIR, self._embedder)
+            self._dense = self._guard.open()
             if built_with is None:
                 self._db.set_meta(_EMBEDDER_KEY, self._embedder.name)
         return self._dense
+
+    def _open_chroma(self) -> DenseStore:
+        from assistant.knowledge.store import DenseStore
+
+        return DenseStore(self.index_dir / CHROMA_DIR, self._embedder)
 
     def _importer(self) -> Importer:
         if self._worker is None:
@@ -163,9 +172,14 @@ class KnowledgeBase:
             EmbedderError: the embedding model is missing or failed.
         """
         collection = check_collection_name(collection)
-        return self._importer().run(
-            [Path(p) for p in paths], collection=collection, on_progress=on_progress, cancel=cancel
-        )
+        importer = self._importer()
+        with self._guard.writing():
+            return importer.run(
+                [Path(p) for p in paths],
+                collection=collection,
+                on_progress=on_progress,
+                cancel=cancel,
+            )
 
     def documents(self, collection: str | None = None) -> list[DocumentRecord]:
         """Imported (and refused) documents, of one collection or all."""
@@ -214,7 +228,13 @@ class KnowledgeBase:
                 raise DocumentNotFoundError(document.id, document.collection)
         else:
             record = self.document(document, collection)
-        Importer(
+        self._dense_store()
+        with self._guard.writing():
+            self._remover().remove(record)
+        return record
+
+    def _remover(self) -> Importer:
+        return Importer(
             db=self._db,
             ledger=self._ledger,
             lexical=self._lexical,
@@ -223,8 +243,51 @@ class KnowledgeBase:
             chunker=Chunker(),
             worker=self._worker or ParserWorker(self.settings),
             settings=self.settings,
-        ).remove(record)
-        return record
+        )
+
+    # --- the vector index's health (assistant.knowledge.recovery) ---------------------------
+
+    @property
+    def notices(self) -> list[str]:
+        """What was found wrong with the index and repaired, for the user (oldest first)."""
+        return list(self._guard.notices)
+
+    def check_index(self, *, probe: bool = False) -> str:
+        """Check the vector index before it is first opened; set it aside when damaged.
+
+        Cheap unless ``probe`` is set or the last writer was interrupted: then Chroma opens in a
+        child process. The rebuild itself happens on the next import or search.
+
+        Returns:
+            A message for the user when the index must be rebuilt, else ``""``.
+        """
+        return self._guard.diagnose(force_probe=probe)
+
+    def open_index(self) -> None:
+        """Open the vector index now, checking it and rebuilding it first when it is damaged.
+
+        Raises:
+            KnowledgeIndexError: it cannot be opened even after a rebuild.
+        """
+        self._dense_store()
+
+    def verify_index(self) -> IndexCheck:
+        """Read the whole vector index in a child process and compare it with the passages."""
+        return self._guard.check()
+
+    def rebuild_index(self, *, on_progress: RebuildProgress | None = None) -> RebuildReport:
+        """Set the vector index aside and rebuild it by re-embedding every indexed passage.
+
+        Raises:
+            KnowledgeIndexError: the index cannot be moved or written.
+            EmbedderError: the embedding model failed.
+        """
+        if self._dense is not None:
+            self._dense.close()
+            self._dense = None
+        report = self._guard.rebuild(on_progress=on_progress)
+        self._dense_store()
+        return report
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its document counts."""
@@ -237,6 +300,7 @@ class KnowledgeBase:
         collection: str = DEFAULT_COLLECTION,
         top_k: int = 5,
         document: DocumentRecord | str | Sequence[DocumentRecord | str] | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
     ) -> list[SearchHit]:
         """The passages that best match ``query``, best first.
 
@@ -245,6 +309,7 @@ class KnowledgeBase:
             collection: the collection to search.
             top_k: how many passages.
             document: restrict to one document or several (records, ids, paths or names).
+            mode: hybrid (what answers use), or the dense or lexical retriever alone.
 
         Raises:
             CollectionNotFoundError: no such collection.
@@ -263,7 +328,9 @@ class KnowledgeBase:
         searcher = HybridSearcher(
             dense=self._dense_store(), lexical=self._lexical, embedder=self._embedder
         )
-        return searcher.search(query, collection=collection, top_k=top_k, document_ids=document_ids)
+        return searcher.search(
+            query, collection=collection, top_k=top_k, document_ids=document_ids, mode=mode
+        )
 
     def ask(
         self,

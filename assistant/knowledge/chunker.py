@@ -5,7 +5,9 @@ section, text is cut at sentence ends, and preferably at paragraph ends: a parag
 not fit in the rest of a half-full chunk starts a new one. When a paragraph is too long for one
 chunk, consecutive chunks share up to ``overlap_tokens`` of whole sentences, so a fact that
 straddles the cut is still found whole in one of them. A single sentence longer than a chunk is
-cut at line breaks, then between words.
+cut at line breaks, then between words, then (an unbroken blob) every
+:data:`CHARS_PER_TOKEN_CAP` x ``max_tokens`` characters. Each cut costs a logarithmic number of
+token counts, so a hostile multi-megabyte line takes seconds, not hours.
 
 Sizes are measured with a token-counting callable (the embedder's tokenizer in production, so a
 chunk fits the embedder's window); :func:`approximate_tokens` is the cheap default.
@@ -28,6 +30,10 @@ TokenCounter = Callable[[str], int]
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"')\]\u201d\u2019]*\s+(?=\S)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _WORD = re.compile(r"\S+")
+
+#: A chunk holds at most this many characters per token of ``max_tokens``: far above prose (about
+#: 4-5 characters per token), it bounds a chunk when the tokenizer sees a blob as one token.
+CHARS_PER_TOKEN_CAP = 12
 
 
 def approximate_tokens(text: str) -> int:
@@ -66,6 +72,7 @@ class Chunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.count_tokens = count_tokens
+        self.max_chars = max_tokens * CHARS_PER_TOKEN_CAP
 
     def chunk(
         self, document_id: str, content_sha256: str, sections: Iterable[Section]
@@ -162,7 +169,9 @@ class Chunker:
             end -= 1
         if end <= start:
             return
-        tokens = self.count_tokens(text[start:end])
+        # Counting a huge span with a real tokenizer takes seconds and could only say "too big".
+        too_long = end - start > self.max_chars
+        tokens = self.max_tokens + 1 if too_long else self.count_tokens(text[start:end])
         if tokens <= self.max_tokens:
             units.append(_Unit(start, end, para, tokens))
             return
@@ -180,18 +189,45 @@ class Chunker:
     ) -> None:
         words = list(_WORD.finditer(text, start, end))
         first = 0
+        span = self.max_tokens // 2  # the previous piece's word count: the next one's guess
         while first < len(words):
-            last = first + 1
-            while last < len(words):
-                candidate = text[words[first].start() : words[last].end()]
-                if self.count_tokens(candidate) > self.max_tokens:
-                    break
-                last += 1
-            piece_start, piece_end = words[first].start(), words[last - 1].end()
+            if words[first].end() - words[first].start() > self.max_chars:
+                self._add_char_windows(units, words[first].start(), words[first].end(), para)
+                first += 1
+                continue
+            # The longest run of words from ``first`` that fits (a longer run never fits if a
+            # shorter one does not; every word is at least one token): check the guess and one
+            # word more, which usually settles it, else bisect what is left.
+            low, high = first + 1, min(len(words), first + self.max_tokens)
+            guess = min(max(low, first + span), high)
+            if not self._fits(text, words[first].start(), words[guess - 1].end()):
+                high = guess - 1
+            elif guess < high and not self._fits(text, words[first].start(), words[guess].end()):
+                low = high = guess
+            else:
+                low = guess + 1 if guess < high else guess
+            while low < high:
+                middle = (low + high + 1) // 2
+                if self._fits(text, words[first].start(), words[middle - 1].end()):
+                    low = middle
+                else:
+                    high = middle - 1
+            piece_start, piece_end = words[first].start(), words[low - 1].end()
             units.append(
                 _Unit(piece_start, piece_end, para, self.count_tokens(text[piece_start:piece_end]))
             )
-            first = last
+            span = low - first
+            first = low
+
+    def _fits(self, text: str, start: int, end: int) -> bool:
+        if end - start > self.max_chars:
+            return False
+        return self.count_tokens(text[start:end]) <= self.max_tokens
+
+    def _add_char_windows(self, units: list[_Unit], start: int, end: int, para: int) -> None:
+        """Cut one unbroken blob into full-size pieces, each a chunk of its own."""
+        for piece in range(start, end, self.max_chars):
+            units.append(_Unit(piece, min(piece + self.max_chars, end), para, self.max_tokens))
 
     @staticmethod
     def _skip_space(text: str, position: int, limit: int) -> int:

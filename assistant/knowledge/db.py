@@ -107,6 +107,26 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
+_DISK_FULL = ("disk is full", "no space left", "disk full", "quota exceeded")
+
+
+def write_error(path: Path, exc: BaseException) -> KnowledgeIndexError:
+    """The error for a failed write to the index at ``path``; disk full gets its own message.
+
+    A full disk is the one write failure users can fix themselves, and they must know that
+    nothing was lost: every write is a transaction (or an idempotent upsert) that the next
+    import redoes.
+    """
+    text = str(exc)
+    if any(marker in text.lower() for marker in _DISK_FULL):
+        return KnowledgeIndexError(
+            f"The disk holding the document index ({path.parent}) is full. Free some space and "
+            "run the import again: documents imported before are intact, and the import "
+            "finishes the rest where it stopped."
+        )
+    return KnowledgeIndexError(f"Cannot write the document index: {text}")
+
+
 def utc_now() -> str:
     """The current time as an ISO 8601 UTC string (what the ledger stores)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -183,20 +203,26 @@ class Database:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise KnowledgeIndexError(f"Cannot write the document index: {exc}") from exc
+                raise write_error(self.path, exc) from exc
             try:
                 yield self.conn
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
-                raise KnowledgeIndexError(f"Cannot write the document index: {exc}") from exc
+                self._rollback()
+                raise write_error(self.path, exc) from exc
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
-                raise KnowledgeIndexError(f"Cannot write the document index: {exc}") from exc
+                self._rollback()
+                raise write_error(self.path, exc) from exc
+
+    def _rollback(self) -> None:
+        # On SQLITE_FULL and I/O errors SQLite has already rolled the transaction back, and a
+        # second ROLLBACK would raise "no transaction is active" over the real error.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +57,41 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 _HASH_BLOCK = 1 << 20
 
+#: Test-only fault injection. ``ENCLAVE_TEST_KILL_AT=STAGE[:N][+SECONDS]`` makes the importing
+#: process SIGKILL itself the N-th time (default 1) it reaches STAGE, one of :data:`KILL_STAGES`,
+#: or that many seconds later (from a timer thread, so the kill lands inside whatever write comes
+#: next), so tests/robustness/test_crash_resume.py can prove that an import killed there resumes
+#: cleanly. Nobody sets it outside those tests; unset, each stage costs one comparison.
+KILL_AT_ENV = "ENCLAVE_TEST_KILL_AT"
+#: parsed: a document's PARSED status committed; embedded: a batch's EMBEDDED committed;
+#: dense: a batch's vectors written to Chroma, its passages not yet in FTS5; lexical: inside the
+#: FTS5 transaction, uncommitted (mid-write); indexed: a document's INDEXED status committed.
+KILL_STAGES = ("parsed", "embedded", "dense", "lexical", "indexed")
+
+
+class _KillSwitch:
+    """Reads :data:`KILL_AT_ENV` once per import; see there."""
+
+    def __init__(self, spec: str) -> None:
+        spec, _, delay = spec.partition("+")
+        stage, _, count = spec.partition(":")
+        self._stage = stage if stage in KILL_STAGES else ""
+        self._left = int(count) if count.isdigit() else 1
+        self._delay = float(delay or 0)
+
+    def __call__(self, stage: str) -> None:
+        if stage != self._stage:
+            return
+        self._left -= 1
+        if self._left == 0 and self._delay > 0:
+            threading.Timer(self._delay, self._kill).start()
+        elif self._left == 0:
+            self._kill()
+
+    @staticmethod
+    def _kill() -> None:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
 
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks."""
@@ -63,6 +100,23 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def shown_path(path: Path) -> Path:
+    """``path`` safe to print, store or show: undecodable name bytes become U+FFFD.
+
+    A file name that is not valid UTF-8 (a Latin-1 name from an old share) reaches Python with
+    lone surrogates, which SQLite, JSON, terminals and Qt all refuse to encode.
+    """
+    return Path(os.fsencode(path).decode("utf-8", "replace"))
+
+
+def _has_text_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile]]:
@@ -92,7 +146,9 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile
             files.setdefault(path.resolve(), None)
         else:
             missing.append(
-                FailedFile(path, FailureKind.UNREADABLE, "does not exist or is not a file")
+                FailedFile(
+                    shown_path(path), FailureKind.UNREADABLE, "does not exist or is not a file"
+                )
             )
     return list(files), folders, missing
 
@@ -141,6 +197,7 @@ class Importer:
         self._chunker = chunker
         self._worker = worker
         self._settings = settings
+        self._reached = _KillSwitch(os.environ.get(KILL_AT_ENV, ""))
 
     def run(
         self,
@@ -218,6 +275,16 @@ class Importer:
     # --- one file -------------------------------------------------------------------------
 
     def _prepare(self, path: Path, collection: str, tally: _Tally) -> _Prepared | None:
+        if not _has_text_name(path):
+            tally.failed.append(
+                FailedFile(
+                    shown_path(path),
+                    FailureKind.UNREADABLE,
+                    "has a name that is not valid UTF-8 text, which the index cannot record; "
+                    "rename it and import it again",
+                )
+            )
+            return None
         kind = document_kind(path)
         if kind is None:
             failure = unsupported_failure(path)
@@ -257,6 +324,7 @@ class Importer:
             self._ledger.set_status(
                 conn, doc_id, DocumentStatus.PARSED, pages=result.pages, chunks=len(chunks)
             )
+        self._reached("parsed")
         return _Prepared(doc_id, path, result.title, result, chunks)
 
     def _start(
@@ -300,14 +368,18 @@ class Importer:
         with self._db.transaction() as conn:
             for prepared in group:
                 self._ledger.set_status(conn, prepared.doc_id, DocumentStatus.EMBEDDED)
+        self._reached("embedded")
         notify(IngestStage.INDEXING, group[-1].path)
         self._dense.add(collection, chunks, vectors)
+        self._reached("dense")
         for prepared in group:
             with self._db.transaction() as conn:
                 self._lexical.replace_document(
                     conn, collection, prepared.title or prepared.path.name, prepared.chunks
                 )
+                self._reached("lexical")
                 self._ledger.set_status(conn, prepared.doc_id, DocumentStatus.INDEXED)
+            self._reached("indexed")
             record = self._ledger.by_id(prepared.doc_id)
             assert record is not None
             tally.imported.append(record)

@@ -11,18 +11,28 @@ content words that occur in the passage, so callers can judge relevance for them
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.knowledge.embedder import Embedder
-from assistant.knowledge.lexical import LexicalIndex, query_terms
+from assistant.knowledge.lexical import LexicalIndex, LexicalMatch, query_terms
 
 if TYPE_CHECKING:
-    from assistant.knowledge.store import DenseStore
+    from assistant.knowledge.store import DenseMatch, DenseStore
 
 RRF_K = 60
+
+
+class SearchMode(enum.StrEnum):
+    """Which retrievers run. The app always uses ``HYBRID``; the others exist so evaluation
+    (:mod:`assistant.evaluation`) can measure what fusing the two buys."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    LEXICAL = "lexical"
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class HybridSearcher:
         top_k: int = 5,
         document_ids: Sequence[str] | None = None,
         candidates: int | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
     ) -> list[SearchHit]:
         """The ``top_k`` best passages for ``query``, best first.
 
@@ -113,6 +124,7 @@ class HybridSearcher:
             document_ids: restrict the search to these documents.
             candidates: how many results each retriever contributes (default ``4 * top_k``,
                 at least 20).
+            mode: both retrievers fused (the default), or one alone (its own order).
 
         Raises:
             KnowledgeIndexError: an index cannot be read.
@@ -122,9 +134,15 @@ class HybridSearcher:
         if not query or top_k <= 0:
             return []
         pool = candidates or max(4 * top_k, 20)
-        vector = self._embedder.embed([query])[0]
-        dense = self._dense.query(collection, vector, limit=pool, document_ids=document_ids)
-        lexical = self._lexical.search(query, collection, limit=pool, document_ids=document_ids)
+        dense: list[DenseMatch] = []
+        if mode is not SearchMode.LEXICAL:
+            vector = self._embedder.embed([query])[0]
+            dense = self._dense.query(collection, vector, limit=pool, document_ids=document_ids)
+        lexical: list[LexicalMatch] = []
+        if mode is not SearchMode.DENSE:
+            lexical = self._lexical.search(
+                query, collection, limit=pool, document_ids=document_ids
+            )
 
         fused: dict[str, float] = {}
         dense_info: dict[str, tuple[int, float]] = {}

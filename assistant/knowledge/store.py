@@ -25,6 +25,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 
 from assistant.errors import EmbedderError, EmbedderMismatchError, KnowledgeIndexError
+from assistant.knowledge.db import write_error
 from assistant.knowledge.embedder import Embedder
 from assistant.knowledge.records import Chunk
 
@@ -76,6 +77,41 @@ def chroma_name(collection: str) -> str:
     return f"kb-{slug}-{digest}"
 
 
+def _persistent_client(path: Path) -> Any:
+    """Chroma on disk at ``path``, telemetry off (every on-disk client is made here)."""
+    return chromadb.PersistentClient(
+        path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def inventory(path: Path) -> dict[str, list[str]]:
+    """Every chunk id in the vector index at ``path``, by user collection, reading all of it.
+
+    Used by :mod:`assistant.knowledge.recovery` in a child process: it opens the index the way
+    the application does, lists each collection's ids and runs one nearest-neighbour query, so a
+    damaged file fails (or crashes Chroma's native core) there rather than in the application.
+
+    Raises:
+        Exception: whatever Chroma raises on a damaged index.
+    """
+    client = _persistent_client(path)
+    found: dict[str, list[str]] = {}
+    try:
+        for listed in client.list_collections():
+            handle = client.get_collection(
+                listed.name, embedding_function=cast(Any, _ChromaEmbedding(None))
+            )
+            name = str((handle.metadata or {}).get("enclave_collection", listed.name))
+            ids = list(handle.get(include=[])["ids"])
+            if ids:  # loads the HNSW segment: the part a crash mid-write can leave torn
+                sample = handle.get(ids=ids[:1], include=["embeddings"])["embeddings"]
+                handle.query(query_embeddings=[sample[0]], n_results=min(len(ids), 10), include=[])
+            found[name] = ids
+    finally:
+        client.close()
+    return found
+
+
 @dataclass(frozen=True)
 class DenseMatch:
     """A chunk found by vector search, with its cosine similarity to the query."""
@@ -94,10 +130,7 @@ class DenseStore:
         self._collections: dict[str, Any] = {}
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(path),
-                settings=Settings(anonymized_telemetry=False, allow_reset=False),
-            )
+            self._client = _persistent_client(path)
         except Exception as exc:
             raise KnowledgeIndexError(
                 f"Cannot open the vector index at {path}: {exc}. If the folder is damaged, move "
@@ -150,7 +183,7 @@ class DenseStore:
                 metadatas=[{"document_id": c.document_id, "index": c.index} for c in chunks],
             )
         except Exception as exc:
-            raise KnowledgeIndexError(f"Could not write to the vector index: {exc}") from exc
+            raise write_error(self._path / "chroma.sqlite3", exc) from exc  # disk full: said so
 
     def delete_document(self, collection: str, document_id: str) -> None:
         """Delete every chunk of a document (nothing happens when it has none).
@@ -218,5 +251,13 @@ class DenseStore:
             pass
 
     def close(self) -> None:
-        """Release the handles (Chroma keeps its files consistent on its own)."""
+        """Release the handles and Chroma's per-folder system (its files stay consistent).
+
+        Chroma caches one system per folder for the whole process; releasing it lets a rebuilt
+        folder at the same path be opened afresh instead of through the moved one's handles.
+        """
         self._collections.clear()
+        try:
+            self._client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort; the files are already safe
+            pass

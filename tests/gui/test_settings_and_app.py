@@ -88,7 +88,7 @@ def test_a_second_instance_says_it_is_already_running(gui_paths):
             env={"QT_QPA_PLATFORM": "offscreen"}, timeout=120,
         )  # fmt: skip
     finally:
-        lock.unlock()
+        lock.release()
     assert result.returncode == 1, result.stderr
     assert "already running" in result.stderr
     assert "Traceback" not in result.stderr

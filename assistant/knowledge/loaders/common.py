@@ -36,6 +36,34 @@ def normalize_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+#: Control bytes that real text files hold: whitespace, ANSI colour escapes, DOS end-of-file.
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\x1b\x1a")
+_BINARY_CONTROLS = bytes(b for b in range(0x20) if b not in _TEXT_CONTROLS)
+_SNIFF_BYTES = 64 * 1024
+
+
+def refuse_binary(data: bytes) -> None:
+    """Refuse binary data given a text-like name (an executable or archive renamed ``.txt``).
+
+    Decoding would "succeed" (Windows-1252 maps almost every byte) and index pages of noise.
+    UTF-16 with its byte-order mark is text; otherwise a NUL byte, or more than 5% control
+    characters, in the first 64 KiB marks binary data.
+
+    Raises:
+        LoaderRefusal: the data is binary.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    sample = data[:_SNIFF_BYTES]
+    controls = len(sample) - len(sample.translate(None, _BINARY_CONTROLS))
+    if b"\x00" in sample or controls > len(sample) * 0.05:
+        raise LoaderRefusal(
+            FailureKind.CORRUPT,
+            "holds binary data, not text, despite its name; if it is a document in another "
+            "format, give it that format's extension",
+        )
+
+
 def decode_bytes(data: bytes) -> str:
     """Decode text of unknown encoding: a BOM wins, then UTF-8, then Windows-1252.
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from assistant.knowledge.loaders.common import SectionBuilder, decode_bytes, empty_refusal
+from assistant.knowledge.loaders.common import (
+    SectionBuilder,
+    decode_bytes,
+    empty_refusal,
+    refuse_binary,
+)
 from assistant.knowledge.records import KnowledgeSettings, ParsedDocument
 
 _SKIPPED = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe", "object"})
@@ -101,6 +106,7 @@ def load_html(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
     Raises:
         LoaderRefusal: the page has no visible text, or too much.
     """
+    refuse_binary(data)
     title, sections = html_to_sections(decode_bytes(data))
     builder = SectionBuilder(settings)
     for heading, text in sections:
@@ -125,6 +131,7 @@ def load_markdown(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
     Raises:
         LoaderRefusal: the file has no text, or too much.
     """
+    refuse_binary(data)
     lines = decode_bytes(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     builder = SectionBuilder(settings)
     heading = ""

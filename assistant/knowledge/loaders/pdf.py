@@ -28,7 +28,7 @@ def load_pdf(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
         Exception: whatever pypdf raises on a malformed file (reported as corrupt).
     """
     import pypdf
-    from pypdf.errors import DependencyError, FileNotDecryptedError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
     with warnings.catch_warnings():
         # pypdf warns about every repairable defect; a defect it cannot repair raises instead.
@@ -65,6 +65,12 @@ def load_pdf(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
         except FileNotDecryptedError as exc:
             raise LoaderRefusal(
                 FailureKind.ENCRYPTED, "is password-protected; save an unprotected copy"
+            ) from exc
+        except LimitReachedError as exc:  # pypdf's own cap on inflating streams
+            raise LoaderRefusal(
+                FailureKind.TOO_LARGE,
+                "holds compressed content that inflates past the safety limit (it may be a "
+                "decompression bomb); it was not imported",
             ) from exc
         title = _title(reader)
     if page_count == 0:

@@ -14,7 +14,12 @@ import email.policy
 import io
 from email.message import EmailMessage
 
-from assistant.knowledge.loaders.common import SectionBuilder, decode_bytes, empty_refusal
+from assistant.knowledge.loaders.common import (
+    SectionBuilder,
+    decode_bytes,
+    empty_refusal,
+    refuse_binary,
+)
 from assistant.knowledge.loaders.markup import html_to_sections
 from assistant.knowledge.records import KnowledgeSettings, ParsedDocument
 
@@ -27,6 +32,7 @@ def load_text(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
     Raises:
         LoaderRefusal: the file has no text, or too much.
     """
+    refuse_binary(data)
     builder = SectionBuilder(settings)
     builder.add(decode_bytes(data))
     if not builder.sections:
@@ -40,6 +46,7 @@ def load_csv(data: bytes, settings: KnowledgeSettings) -> ParsedDocument:
     Raises:
         LoaderRefusal: the table has no data, or too much.
     """
+    refuse_binary(data)
     text = decode_bytes(data)
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], ",;\t|")
