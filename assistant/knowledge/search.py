@@ -140,9 +140,7 @@ class HybridSearcher:
             dense = self._dense.query(collection, vector, limit=pool, document_ids=document_ids)
         lexical: list[LexicalMatch] = []
         if mode is not SearchMode.DENSE:
-            lexical = self._lexical.search(
-                query, collection, limit=pool, document_ids=document_ids
-            )
+            lexical = self._lexical.search(query, collection, limit=pool, document_ids=document_ids)
 
         fused: dict[str, float] = {}
         dense_info: dict[str, tuple[int, float]] = {}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.engine.base import GenerationOptions, Role
+from assistant.engine.base import ChatMessage, ContinuationScore, GenerationOptions, Role
 from assistant.engine.fake import ScriptedEngine
 from assistant.evaluation.answers import Context, score_answers
 from assistant.evaluation.gold import GoldItem, load_gold
@@ -13,10 +14,10 @@ from assistant.knowledge import KnowledgeBase, stream_answer
 
 def test_the_scored_prompt_is_the_one_the_app_sends(kb: KnowledgeBase, gold_file: Path) -> None:
     item = load_gold(gold_file).items[0]
-    recorded: list[list[object]] = []
+    recorded: list[list[ChatMessage]] = []
 
     class Recording(ScriptedEngine):
-        def score(self, messages, continuation):  # type: ignore[no-untyped-def]
+        def score(self, messages: Sequence[ChatMessage], continuation: str) -> ContinuationScore:
             recorded.append(list(messages))
             return super().score(messages, continuation)
 
