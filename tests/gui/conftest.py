@@ -7,7 +7,7 @@ in-process parsing) are swapped, through the parameters made for that.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from assistant.knowledge import HashEmbedder, KnowledgeBase, KnowledgeSettings
 
 FAST = KnowledgeSettings(isolate_parsing=False, chunk_tokens=60, chunk_overlap_tokens=10)
 
+# The knowledge tests' PDF writer; the GUI's report has three of its pages.
 REPORT_PAGES: tuple[str, ...] = (
     "Project Nightjar overview. The Nightjar programme began in 2019 to replace the ageing "
     "coastal radar network along the northern fjords.",
@@ -31,19 +32,6 @@ REPORT_PAGES: tuple[str, ...] = (
     "Personnel. Dr. Ingrid Halvorsen leads the field engineering team of twelve technicians "
     "based in Tromso, who service the stations every spring.",
 )
-
-
-def write_pdf(path: Path, pages: Sequence[str]) -> Path:
-    """A PDF with one paragraph per page (page N holds ``pages[N-1]``)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 
 from assistant.engine.fake import ScriptedEngine
 from assistant.knowledge.records import DocumentStatus, IngestReport, ProgressEvent
-from tests.gui.conftest import REPORT_PAGES, click_text, wait_answer, wait_import, write_pdf
+from tests.gui.conftest import REPORT_PAGES, click_text, wait_answer, wait_import
+from tests.knowledge.corpus import write_pdf
 
 pytestmark = pytest.mark.gui
 

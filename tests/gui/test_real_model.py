@@ -10,7 +10,8 @@ import pytest
 from assistant.app import load_engine
 from assistant.gui.app import library_warm_up
 from assistant.knowledge import KnowledgeBase, MiniLMEmbedder
-from tests.gui.conftest import REPORT_PAGES, wait_answer, wait_import, write_pdf
+from tests.gui.conftest import REPORT_PAGES, wait_answer, wait_import
+from tests.knowledge.corpus import write_pdf
 
 pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.embedder, pytest.mark.slow]
 

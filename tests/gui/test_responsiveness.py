@@ -17,7 +17,8 @@ from PySide6.QtCore import QTimer
 from assistant.engine.fake import ScriptedEngine
 from assistant.gui.app import library_warm_up
 from assistant.knowledge import HashEmbedder
-from tests.gui.conftest import REPORT_PAGES, wait_answer, wait_import, write_pdf
+from tests.gui.conftest import REPORT_PAGES, wait_answer, wait_import
+from tests.knowledge.corpus import write_pdf
 
 pytestmark = pytest.mark.gui
 
