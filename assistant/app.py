@@ -92,6 +92,7 @@ def knowledge_settings(settings: Settings) -> records.KnowledgeSettings:
         parse_timeout_s=float(k.parse_timeout_s),
         chunk_tokens=k.chunk_tokens,
         chunk_overlap_tokens=k.chunk_overlap_tokens,
+        embedding_backend=k.embedding_backend,
     )
 
 

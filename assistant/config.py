@@ -130,6 +130,13 @@ def _float_range(low: float, high: float) -> Callable[[Any], str | None]:
     return check
 
 
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(map(repr, choices))
+
+    return check
+
+
 def _string(value: Any) -> str | None:
     return None if isinstance(value, str) else "must be a string in quotes"
 
@@ -181,6 +188,10 @@ class KnowledgeSettings:
     chunk_overlap_tokens: int = 30
     server_url: str = ""  # a Chroma server (``chroma run``) with shared collections; "" = local
     granted_collections: list[str] = field(default_factory=list)  # shared ones shown here
+    # "onnx-int8": the int8 model in ONNX Runtime, ~1.8x faster (falls back to "torch" when its
+    # file is missing); "torch": fp32 sentence-transformers. Their vectors differ: an index built
+    # with one refuses the other (docs/benchmarks.md).
+    embedding_backend: str = "onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "chunk_overlap_tokens": _int_range(0, 512),
         "server_url": _string,
         "granted_collections": _string_list,
+        "embedding_backend": _one_of("onnx-int8", "torch"),
     },
     "network": {"allowed_hosts": _string_list},
     "server": {

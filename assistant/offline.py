@@ -44,6 +44,10 @@ OFFLINE_ENV: dict[str, str] = {
     "ANONYMIZED_TELEMETRY": "False",
     "TOKENIZERS_PARALLELISM": "false",
     "GRADIO_ANALYTICS_ENABLED": "False",
+    # ONNX Runtime's Linux wheels (1.32) carry a telemetry client that looks up its collector's
+    # host name from a native thread, past the audit hook: seen as DNS queries by
+    # scripts/airgap_check.py once the int8 embedder ran in ONNX Runtime.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})

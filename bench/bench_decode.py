@@ -1,25 +1,36 @@
 """Decode speed: the app's engine path against raw llama-cpp-python, same GGUF, same threads.
 
-Both sides decode greedily from the same prompt tokens, so they produce the same tokens; the
-reference is llama-cpp-python's bare ``Llama.generate`` loop (no log-probabilities, no stop-string
-handling, no UTF-8 decoding). Runs alternate between the two to spread the machine's noise, and
-the median of each is compared. Target: app / raw >= 0.95.
+Two references, measured in the same process on the same context:
 
-Usage: .venv/bin/python bench/bench_decode.py [--model GGUF] [--tokens 128] [--runs 5] [--threads 2]
+* the **C API loop**: ``llama_decode`` one token at a time through llama-cpp-python's ctypes
+  bindings, the next token picked by ``argmax`` over the last logits row (what ``llama-bench``'s
+  ``tg`` test does, plus the argmax). This is the floor: llama.cpp's own speed.
+* llama-cpp-python's bare ``Llama.generate`` loop (its sampler chain, no log-probabilities, no
+  stop-string handling, no UTF-8 decoding), which the app's engine is built on.
+
+Every side decodes ``--tokens`` tokens greedily after the same prompt. Runs alternate between
+the sides to spread the machine's noise, and medians are compared. Target: app / C loop >= 0.95.
+
+Usage: PYTHONPATH=. .venv/bin/python bench/bench_decode.py [--model GGUF] [--tokens 128] [--runs 5]
+       [--threads 2] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import time
 from pathlib import Path
+
+import llama_cpp
+import numpy as np
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
+from bench.common import add_json_option, report
 
 PROMPT = [ChatMessage(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]
 
@@ -38,6 +49,31 @@ def raw_tokens_per_second(engine: LlamaEngine, prompt: list[int], n_tokens: int)
     return (produced - 1) / (time.perf_counter() - first) if produced > 1 else 0.0
 
 
+def c_loop_tokens_per_second(engine: LlamaEngine, prompt: list[int], n_tokens: int) -> float:
+    """llama.cpp itself: decode one token per call, greedy by argmax, no sampler, no Python
+    bookkeeping beyond the loop."""
+    llm = engine._llm
+    ctx = llm._ctx.ctx
+    n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(llm.model))
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+    llm.reset()  # llama-cpp-python's own record of the cache is stale from here on
+    batch = (llama_cpp.llama_token * len(prompt))(*prompt)
+    if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(batch, len(prompt))) != 0:
+        raise RuntimeError("llama_decode failed on the prompt")
+    one = (llama_cpp.llama_token * 1)()
+    first = time.perf_counter()
+    for produced in range(n_tokens):
+        if produced == 1:  # like the other sides: time from the first token on
+            first = time.perf_counter()
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
+        one[0] = int(row.argmax())
+        if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(one, 1)) != 0:
+            raise RuntimeError("llama_decode failed")
+    elapsed = time.perf_counter() - first
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+    return (n_tokens - 1) / elapsed
+
+
 def app_tokens_per_second(engine: LlamaEngine, n_tokens: int, top_logprobs: int) -> float:
     engine._llm.reset()
     stats = GenerationStats()
@@ -53,25 +89,45 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    add_json_option(parser)
     args = parser.parse_args()
     engine = LlamaEngine.load(args.model, context_size=2048, threads=args.threads)
     prompt = engine.prompt_tokens(PROMPT)
-    raw, app, app_top = [], [], []
+    loop, raw, app, app_top = [], [], [], []
+    loads = [os.getloadavg()[0]]
     for _ in range(args.runs):
+        loop.append(c_loop_tokens_per_second(engine, prompt, args.tokens))
         raw.append(raw_tokens_per_second(engine, prompt, args.tokens))
         app.append(app_tokens_per_second(engine, args.tokens, top_logprobs=0))
         app_top.append(app_tokens_per_second(engine, args.tokens, top_logprobs=5))
+        loads.append(os.getloadavg()[0])
+    engine.close()
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
     result = {
         "model": args.model.name,
         "threads": args.threads,
         "tokens": args.tokens,
-        "raw_llama_cpp_tok_s": round(statistics.median(raw), 1),
-        "app_tok_s": round(statistics.median(app), 1),
-        "app_with_top5_tok_s": round(statistics.median(app_top), 1),
-        "ratio_app_over_raw": round(statistics.median(app) / statistics.median(raw), 3),
-        "ratio_app_top5_over_raw": round(statistics.median(app_top) / statistics.median(raw), 3),
+        "runs": args.runs,
+        "load_average": [round(x, 2) for x in loads],
+        "c_loop_tok_s": round(med(loop), 1),
+        "generate_tok_s": round(med(raw), 1),
+        "app_tok_s": round(med(app), 1),
+        "app_with_top5_tok_s": round(med(app_top), 1),
+        "ratio_app_over_c_loop": round(med(app) / med(loop), 3),
+        "ratio_app_top5_over_c_loop": round(med(app_top) / med(loop), 3),
+        "ratio_app_over_generate": round(med(app) / med(raw), 3),
+        "ratio_generate_over_c_loop": round(med(raw) / med(loop), 3),
+        "all_runs_tok_s": {
+            "c_loop": [round(x, 1) for x in loop],
+            "generate": [round(x, 1) for x in raw],
+            "app": [round(x, 1) for x in app],
+            "app_top5": [round(x, 1) for x in app_top],
+        },
     }
-    print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

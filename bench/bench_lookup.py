@@ -15,14 +15,13 @@ Usage: PYTHONPATH=. .venv/bin/python bench/bench_lookup.py [--model GGUF] [--dra
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
-from bench.common import doc_passages, load_average, median, rag_messages
+from bench.common import add_json_option, doc_passages, load_average, median, rag_messages, report
 
 EXTRACTIVE = [
     "Quote the sentence of source [1] that answers: what is it about? Copy it exactly.",
@@ -106,6 +105,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    add_json_option(parser)
     args = parser.parse_args()
     plain = LlamaEngine.load(args.model, context_size=4096, threads=args.threads)
     lookup = LlamaEngine.load(
@@ -127,7 +127,7 @@ def main() -> None:
         "open_prompts": workload(plain, lookup, open_prompts, args.tokens, args.rounds),
         "load_average": [load_before, load_average()],
     }
-    print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ hold: the file's size (weights are memory-mapped) plus the KV cache
 logits for every context position (context x vocabulary x 4 bytes, reserved, touched as used).
 
 Usage: PYTHONPATH=. .venv/bin/python bench/bench_memory.py [--model GGUF] [--context 4096]
+       [--sources 6] [--json FILE]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.gguf_header import read_header
-from bench.common import load_average
+from bench.common import add_json_option, load_average, report
 
 MIB = 1024 * 1024
 
@@ -34,7 +35,7 @@ def rss_mib() -> float:
     return 0.0
 
 
-def child(model: Path, context: int, lookup: int) -> None:
+def child(model: Path, context: int, lookup: int, sources: int) -> None:
     """Run in the child: load, answer, print the figures as JSON."""
     from assistant.engine.base import GenerationOptions
     from assistant.engine.llama import LlamaEngine
@@ -43,7 +44,8 @@ def child(model: Path, context: int, lookup: int) -> None:
     before = rss_mib()
     engine = LlamaEngine.load(model, context_size=context, threads=2, prompt_lookup=lookup)
     loaded = rss_mib()
-    messages = rag_messages("What does source [1] say?", doc_passages(6), engine, max_tokens=64)
+    passages = doc_passages(sources)
+    messages = rag_messages("What does source [1] say?", passages, engine, max_tokens=64)
     for _ in engine.stream(messages, GenerationOptions(temperature=0.0, max_tokens=64)):
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -72,17 +74,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
     parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--sources", type=int, default=6, help="passages in the RAG prompt")
     parser.add_argument("--child", type=int, default=-1, help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args()
     if args.child >= 0:
-        child(args.model, args.context, args.child)
+        child(args.model, args.context, args.child, args.sources)
         return
     reference = expected(args.model, args.context)
     result: dict[str, object] = {"model": args.model.name, "context": args.context, **reference}
     for name, lookup in (("plain", 0), ("prompt_lookup_10", 10)):
         out = subprocess.run(
             [sys.executable, __file__, "--model", str(args.model), "--context",
-             str(args.context), "--child", str(lookup)],
+             str(args.context), "--sources", str(args.sources), "--child", str(lookup)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         figures = json.loads(out.stdout.strip().splitlines()[-1])
@@ -92,7 +96,7 @@ def main() -> None:
         figures["all_logits_reserved_mib"] = round(args.context * figures["n_vocab"] * 4 / MIB, 1)
         result[name] = figures
     result["load_average"] = load_average()
-    print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -13,22 +13,23 @@ Two situations, both through the app's engine (``LlamaEngine.stream``):
 Runs alternate warm and cold; each figure is a median. Target: warm / cold <= 0.2.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/bench_ttft.py [--model GGUF] [--runs 5] [--threads 2]
+       [--sources 5] [--answer-tokens 96] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
-from bench.common import doc_passages, load_average, median, rag_messages
+from bench.common import add_json_option, doc_passages, load_average, median, rag_messages, report
 
 FIRST = GenerationOptions(temperature=0.0, max_tokens=1, top_logprobs=5)
-ANSWER = GenerationOptions(temperature=0.0, max_tokens=96, top_logprobs=5)
+ANSWER = GenerationOptions(temperature=0.0, max_tokens=96, top_logprobs=5)  # --answer-tokens
 SYSTEM = "You are Enclave, a careful assistant. Answer clearly and concisely."
 TURNS = [
     "Explain how a lighthouse keeper maintained the lamp in the nineteenth century.",
@@ -54,13 +55,13 @@ def ttft(engine: LlamaEngine, messages: list[ChatMessage]) -> tuple[float, int, 
     return stats.time_to_first_token, stats.prompt_tokens, stats.cached_prompt_tokens
 
 
-def follow_up(engine: LlamaEngine, runs: int) -> dict[str, object]:
+def follow_up(engine: LlamaEngine, runs: int, answer: GenerationOptions) -> dict[str, object]:
     """A conversation that has grown through TURNS; the next question arrives."""
     history = [ChatMessage(Role.SYSTEM, SYSTEM)]
     for turn in TURNS[:-1]:
         history.append(ChatMessage(Role.USER, turn))
         engine._llm.reset()
-        text = "".join(t.text for t in engine.stream(history, ANSWER)).strip()
+        text = "".join(t.text for t in engine.stream(history, answer)).strip()
         history.append(ChatMessage(Role.ASSISTANT, text))
     previous, question = history, ChatMessage(Role.USER, TURNS[-1])
     warm, cold, cached, total = [], [], 0, 0
@@ -68,7 +69,7 @@ def follow_up(engine: LlamaEngine, runs: int) -> dict[str, object]:
         # warm: the previous turn was just answered, as in a live conversation
         engine._llm.reset()
         last_prompt = previous[:-1]
-        for _ in engine.stream(last_prompt, ANSWER):
+        for _ in engine.stream(last_prompt, answer):
             pass
         seconds, total, cached = ttft(engine, [*previous, question])
         warm.append(seconds)
@@ -77,16 +78,23 @@ def follow_up(engine: LlamaEngine, runs: int) -> dict[str, object]:
     return _result(warm, cold, total, cached)
 
 
-def rag(engine: LlamaEngine, runs: int, *, same_sources: bool) -> dict[str, object]:
-    passages = doc_passages(limit=12)
-    first, second = passages[:5], passages[5:10]
+def rag(
+    engine: LlamaEngine,
+    runs: int,
+    answer: GenerationOptions,
+    *,
+    same_sources: bool,
+    sources: int = 5,
+) -> dict[str, object]:
+    passages = doc_passages(limit=2 * sources)
+    first, second = passages[:sources], passages[sources : 2 * sources]
     warm, cold, cached, total = [], [], 0, 0
     for run in range(runs):
         q1, q2 = QUESTIONS[run % len(QUESTIONS)], QUESTIONS[(run + 1) % len(QUESTIONS)]
         before = rag_messages(q1, first, engine, max_tokens=512)
         after = rag_messages(q2, first if same_sources else second, engine, max_tokens=512)
         engine._llm.reset()
-        for _ in engine.stream(before, ANSWER):  # the previous question, answered
+        for _ in engine.stream(before, answer):  # the previous question, answered
             pass
         seconds, total, cached = ttft(engine, after)
         warm.append(seconds)
@@ -112,19 +120,24 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sources", type=int, default=5, help="passages in the RAG prompt")
+    parser.add_argument("--answer-tokens", type=int, default=96, help="length of earlier answers")
+    add_json_option(parser)
     args = parser.parse_args()
     engine = LlamaEngine.load(args.model, context_size=4096, threads=args.threads)
+    answer = replace(ANSWER, max_tokens=args.answer_tokens)
     load_before = load_average()
     result = {
         "model": args.model.name,
         "threads": args.threads,
         "runs": args.runs,
-        "follow_up": follow_up(engine, args.runs),
-        "rag_same_sources": rag(engine, args.runs, same_sources=True),
-        "rag_new_sources": rag(engine, args.runs, same_sources=False),
+        "sources": args.sources,
+        "follow_up": follow_up(engine, args.runs, answer),
+        "rag_same_sources": rag(engine, args.runs, answer, same_sources=True, sources=args.sources),
+        "rag_new_sources": rag(engine, args.runs, answer, same_sources=False, sources=args.sources),
         "load_average": [load_before, load_average()],
     }
-    print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ it). Nothing here imports llama.cpp.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import statistics
@@ -21,6 +23,20 @@ from assistant.knowledge.search import SearchHit
 def load_average() -> float:
     """The 1-minute load average: the machine is shared, so every result records it."""
     return round(os.getloadavg()[0], 2)
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json FILE``: also write the figures there (``bench/plots.py`` reads such files)."""
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write the figures as JSON")
+
+
+def report(result: object, target: Path | None) -> None:
+    """Print the figures, and write them to ``target`` when one was given."""
+    text = json.dumps(result, indent=2)
+    print(text, flush=True)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text + "\n", encoding="utf-8")
 
 
 def median(values: Sequence[float]) -> float:

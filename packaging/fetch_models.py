@@ -7,6 +7,11 @@ files out, joins chunked files in order, and checks size and SHA-256 before movi
 into place atomically. A file already present with the right digest is left alone, so running it
 again costs nothing. The app itself never downloads anything.
 
+Then it builds the int8 copy of the embedder, ``models/all-MiniLM-L6-v2-int8.onnx``, from the
+installed embedder package (no download: ``assistant.knowledge.embedder.build_int8_model``, in a
+child process of the same Python, since it needs the project's dependencies). A failure there is
+reported and is not fatal: the app then runs the fp32 torch embedder.
+
 Standard library only: it runs before the project's dependencies matter.
 
 Usage: python packaging/fetch_models.py [--models-dir DIR] [--only FILE ...]
@@ -27,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "models" / "manifest.json"
 CHUNK = 1 << 20
+INT8_EMBEDDER = "all-MiniLM-L6-v2-int8.onnx"  # assistant.knowledge.embedder.INT8_MODEL_FILE
 
 
 def sha256_of(path: Path) -> str:
@@ -93,6 +99,33 @@ def fetch(entry: dict, models_dir: Path, cache: Path) -> None:
     print(f"  placed   {entry['file']} (sha256 {entry['sha256'][:16]}…)")
 
 
+def build_int8_embedder(models_dir: Path) -> bool:
+    """Build the int8 embedder file unless it is there; ``False`` (with the reason) if it fails."""
+    target = models_dir / INT8_EMBEDDER
+    if target.is_file():
+        print(f"  ok       {INT8_EMBEDDER} (built earlier)")
+        return True
+    print(f"  building {INT8_EMBEDDER} from the installed embedder ...", flush=True)
+    code = (
+        "import sys; from pathlib import Path; "
+        "from assistant.knowledge.embedder import build_int8_model; "
+        "build_int8_model(Path(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(target)], capture_output=True, text=True, cwd=ROOT
+    )
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        print(
+            f"  not built {INT8_EMBEDDER}: {reason}\n"
+            "           The app will use the fp32 torch embedder (slower, same quality).",
+            file=sys.stderr,
+        )
+        return False
+    print(f"  built    {INT8_EMBEDDER} ({target.stat().st_size / 2**20:.1f} MiB)")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=MANIFEST.parent)
@@ -108,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         fetch(entry, args.models_dir, cache)
     shutil.rmtree(cache, ignore_errors=True)
+    if not args.only or INT8_EMBEDDER in args.only:
+        build_int8_embedder(args.models_dir)
     return 0
 
 

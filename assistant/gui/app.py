@@ -4,17 +4,20 @@
 directory, sets up logging and the crash handler, builds the :class:`~assistant.app.App`, opens
 the knowledge base, and shows the window before the model has loaded (the model loads in a
 worker). :func:`build_window` is the same assembly without the process-wide parts, for tests and
-the screenshot script.
+the screenshot script. :class:`StartupProbe` times start-up for ``bench/bench_startup.py`` when
+``ASSISTANT_STARTUP_PROBE`` is set, and does nothing otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +31,7 @@ from assistant.app import App, knowledge_settings, load_engine
 from assistant.config import Paths, Settings
 from assistant.engine.base import Engine
 from assistant.errors import AssistantError, InstanceLockedError, KnowledgeError
+from assistant.gui.chat_panel import InputState
 from assistant.gui.main_window import MainWindow
 from assistant.instance import InstanceLock
 from assistant.knowledge.base import KnowledgeBase
@@ -37,6 +41,13 @@ from assistant.knowledge.records import KnowledgeSettings
 log = logging.getLogger("assistant.gui")
 
 EXIT_ALREADY_RUNNING = 1
+
+#: A file path: record start-up times there as JSON and close the window (see StartupProbe).
+PROBE_ENV = "ASSISTANT_STARTUP_PROBE"
+#: With PROBE_ENV: a question to send once the model is ready, timing its answer too.
+PROBE_QUESTION_ENV = "ASSISTANT_STARTUP_PROBE_QUESTION"
+#: With PROBE_QUESTION_ENV: "warm-up" sends it once the library warm-up ended, not at ready.
+PROBE_ASK_AFTER_ENV = "ASSISTANT_STARTUP_PROBE_ASK_AFTER"
 
 
 def gui_preferences(paths: Paths) -> QSettings:
@@ -158,6 +169,130 @@ class CrashHandler:
         self("".join(traceback.format_exception(kind, value, tb)))
 
 
+class StartupProbe:
+    """Start-up timing for ``bench/bench_startup.py``; only built when ``PROBE_ENV`` is set.
+
+    It records ``time.monotonic()`` (on Linux one clock for every process, so the benchmark can
+    subtract its own spawn time) at each mark, then writes ``{"marks": {...}, ...}`` as JSON to
+    the file ``PROBE_ENV`` names and closes the window. The marks:
+
+    - ``main``: :func:`main` started (the interpreter and the GUI's imports are done);
+    - ``interactive``: the window was shown and the event loop ran its first events (the
+      top-level modules loaded by then are recorded too);
+    - ``ready``: the model loaded and the question box takes a question (after the window's own
+      handler of the load task ran);
+    - ``library_warm``: the library's warm-up (Chroma, the embedder), which starts at ``ready``,
+      ended;
+    - ``asked``, ``first_token``, ``complete``: with ``PROBE_QUESTION_ENV``, the probe sends that
+      question through the window's Send path at ``ready`` (or, with ``PROBE_ASK_AFTER_ENV`` set
+      to ``warm-up``, once the warm-up ended); the first token reached the transcript; the
+      answer ended.
+
+    A failed model load, a refused question or a failed answer is written as ``error``.
+    """
+
+    def __init__(self, file: Path, question: str = "", *, after_warm_up: bool = False) -> None:
+        self.file = file
+        self.question = question
+        self.after_warm_up = after_warm_up
+        self.marks: dict[str, float] = {}
+        self.tokens = 0
+        self.error = ""
+        self.modules: list[str] = []
+        self._waiting: set[str] = set()
+        self._window: MainWindow | None = None
+        self._written = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StartupProbe | None:
+        """The probe the environment asks for, or None (the normal case: no probe at all)."""
+        env = os.environ if environ is None else environ
+        file = env.get(PROBE_ENV, "").strip()
+        if not file:
+            return None
+        return cls(
+            Path(file),
+            env.get(PROBE_QUESTION_ENV, "").strip(),
+            after_warm_up=env.get(PROBE_ASK_AFTER_ENV, "").strip() == "warm-up",
+        )
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.monotonic())
+
+    def watch(self, window: MainWindow) -> None:
+        """Follow ``window`` from now on; call it right after ``show()``, before ``exec()``."""
+        self._window = window
+        QTimer.singleShot(0, self._interactive)
+        task = window.load_task
+        if task is None:  # the window did not start loading a model
+            self._finish("no model load was started")
+            return
+        self._waiting.add("ready")
+        # Connected after the window's own handlers, so these run after them.
+        task.succeeded.connect(lambda _engine: self._ready())
+        task.failed.connect(lambda exc: self._finish(f"model load failed: {exc}"))
+
+    def _interactive(self) -> None:
+        self.mark("interactive")
+        # What the window's start path imported (the model's loader may be importing too).
+        self.modules = sorted({name.partition(".")[0] for name in sys.modules})
+
+    def _ready(self) -> None:
+        window = self._window
+        assert window is not None
+        if window.chat.state is not InputState.READY:
+            self._finish(f"the window is {window.chat.state.value} after the model loaded")
+            return
+        self.mark("ready")
+        warm = window.warm_task
+        if warm is not None:
+            self._waiting.add("library_warm")
+            # Not ``finished``: the runner's own handler of it deletes the task, and a second
+            # handler connected to it was seen never to run.
+            for signal in (warm.succeeded, warm.failed, warm.crashed):
+                signal.connect(lambda *_: self._done("library_warm"))
+        if self.question:
+            self._waiting.add("complete")
+            window.answerer.token.connect(self._token)
+            window.answerer.failed.connect(lambda exc: setattr(self, "error", str(exc)))
+            window.answerer.finished.connect(lambda: self._done("complete"))
+            if not (self.after_warm_up and warm is not None):
+                self._ask()
+        self._done("ready")
+
+    def _ask(self) -> None:
+        assert self._window is not None
+        self.mark("asked")
+        if self._window.send(self.question) is None:
+            self._finish("the window refused the question")
+
+    def _token(self, _token: object) -> None:
+        self.tokens += 1
+        self.mark("first_token")
+
+    def _done(self, name: str) -> None:
+        self.mark(name)
+        self._waiting.discard(name)
+        if name == "library_warm" and self.question and "asked" not in self.marks:
+            self._ask()
+        if not self._waiting:
+            self._finish()
+
+    def _finish(self, error: str = "") -> None:
+        if self._written:
+            return
+        self._written = True
+        self.error = self.error or error
+        self._waiting.clear()
+        record = {"marks": self.marks, "tokens": self.tokens, "error": self.error,
+                  "question": self.question, "modules_at_interactive": self.modules}  # fmt: skip
+        partial = self.file.with_name(self.file.name + ".part")
+        partial.write_text(json.dumps(record, indent=2), encoding="utf-8")
+        partial.replace(self.file)  # whole or absent, never half-written
+        if self._window is not None:
+            QTimer.singleShot(0, self._window.close)
+
+
 def _setup_logging(paths: Paths) -> None:
     handler = logging.FileHandler(paths.logs_dir / "gui.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -174,6 +309,9 @@ def _tell(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the GUI; returns the process exit status."""
+    probe = StartupProbe.from_env()
+    if probe is not None:
+        probe.mark("main")
     parser = argparse.ArgumentParser(prog="assistant-gui", description="Enclave's desktop window")
     parser.add_argument("--home", metavar="DIR", help="data directory (default: $ASSISTANT_HOME)")
     parser.add_argument("--version", action="version", version=f"Enclave {__version__}")
@@ -202,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AssistantError as exc:
             _tell(str(exc))
             return exc.exit_code
-        embedder = MiniLMEmbedder()
+        embedder = MiniLMEmbedder(backend=app.settings.knowledge.embedding_backend)
         knowledge, problem = open_knowledge(
             paths, embedder=embedder, settings=knowledge_settings(app.settings)
         )
@@ -214,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             warm_up=library_warm_up(embedder, knowledge) if knowledge is not None else None,
         )
         window.show()
+        if probe is not None:
+            probe.watch(window)
         # A Unix signal is only seen when Python code runs; a idle timer lets Ctrl-C through.
         heartbeat = QTimer()
         heartbeat.start(250)

@@ -109,10 +109,11 @@ class KnowledgeBase:
         Raises:
             KnowledgeIndexError: the index exists but cannot be opened (damaged, newer schema).
         """
+        settings = settings or KnowledgeSettings()
         return cls(
             Path(index_dir),
-            embedder=embedder if embedder is not None else MiniLMEmbedder(),
-            settings=settings or KnowledgeSettings(),
+            embedder=embedder or MiniLMEmbedder(backend=settings.embedding_backend),
+            settings=settings,
         )
 
     # --- the lazily built heavy parts -----------------------------------------------------

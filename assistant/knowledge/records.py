@@ -58,6 +58,8 @@ class KnowledgeSettings:
         chunk_overlap_tokens: how much of the previous chunk a chunk repeats, when a paragraph
             is split across chunks.
         embed_batch_size: chunks per call to the embedder.
+        embedding_backend: how the default embedder runs (``onnx-int8`` or ``torch``, see
+            :class:`~assistant.knowledge.embedder.EmbeddingBackend`).
     """
 
     max_file_bytes: int = 100 * 1024 * 1024
@@ -70,6 +72,7 @@ class KnowledgeSettings:
     chunk_tokens: int = 180
     chunk_overlap_tokens: int = 30
     embed_batch_size: int = 64
+    embedding_backend: str = "onnx-int8"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""The language-model benchmarks run end to end at a tiny size with the real SmolLM2 model.
+
+They check what each benchmark reports is consistent (every side measured, ratios that follow
+from the figures, the structural facts the benchmark relies on), never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import plots
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def run_bench(script: str, tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Run ``bench/bench_<name>.py``; its JSON goes to ``tmp_path/results/<name>.json``."""
+    target = tmp_path / "results" / f"{script.removeprefix('bench_')}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"{script}.py"), *args, "--json", str(target)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
+    assert json.loads(done.stdout[done.stdout.index("{") :]) == result  # printed = written
+    return result
+
+
+def test_decode_measures_every_side_and_derives_the_ratios(smol_path: Path, tmp_path: Path) -> None:
+    result = run_bench("bench_decode", tmp_path, "--runs", "2", "--tokens", "12")
+    runs = result["all_runs_tok_s"]
+    assert set(runs) == {"c_loop", "generate", "app", "app_top5"}
+    assert all(len(values) == 2 and min(values) > 0 for values in runs.values())
+    assert result["ratio_app_over_c_loop"] == pytest.approx(
+        result["app_tok_s"] / result["c_loop_tok_s"], rel=0.02
+    )
+    assert len(result["load_average"]) == 3
+    # The documentation's picture is drawn from exactly this file.
+    (png,) = plots.draw(tmp_path / "results", tmp_path / "png")
+    assert png.name == "decode.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert png.stat().st_size > 5_000
+
+
+def test_ttft_reuses_the_prefix_it_claims(smol_path: Path, tmp_path: Path) -> None:
+    result = run_bench(
+        "bench_ttft", tmp_path, "--runs", "1", "--sources", "2", "--answer-tokens", "8"
+    )
+    follow_up, same, new = (
+        result["follow_up"],
+        result["rag_same_sources"],
+        result["rag_new_sources"],
+    )
+    # Warm runs reuse almost the whole prompt when the sources stay, little when they change.
+    assert 0.8 * follow_up["prompt_tokens"] < follow_up["cached_prompt_tokens"]
+    assert follow_up["cached_prompt_tokens"] < follow_up["prompt_tokens"]
+    assert same["cached_prompt_tokens"] > 0.9 * same["prompt_tokens"]
+    assert new["cached_prompt_tokens"] < 0.5 * new["prompt_tokens"]
+    for case in (follow_up, same, new):
+        assert case["warm_ttft_s"] > 0
+        assert case["cold_ttft_s"] > 0
+
+
+def test_memory_compares_peak_rss_with_model_and_kv_cache(smol_path: Path, tmp_path: Path) -> None:
+    result = run_bench("bench_memory", tmp_path, "--context", "1024", "--sources", "1")
+    assert result["model_file_mib"] == pytest.approx(smol_path.stat().st_size / 2**20, abs=0.1)
+    for name in ("plain", "prompt_lookup_10"):
+        figures = result[name]
+        assert figures["rss_before_load_mib"] < figures["rss_loaded_mib"] <= figures["peak_rss_mib"]
+        assert figures["peak_over_model_plus_kv"] == pytest.approx(
+            figures["peak_rss_mib"] / figures["model_plus_kv_mib"], abs=0.01
+        )
