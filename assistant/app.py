@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant import offline
-from assistant.catalog.service import Catalog
 from assistant.chat.session import ChatService
 from assistant.chat.store import ConversationStore
 from assistant.config import Paths, Settings, load_settings
@@ -20,6 +19,7 @@ from assistant.engine.base import Engine, GenerationOptions
 from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
+    from assistant.catalog.service import Catalog
     from assistant.grammar.compile import GrammarCompiler
     from assistant.knowledge import records
     from assistant.knowledge.base import KnowledgeBase
@@ -170,6 +170,9 @@ class App:
     def catalog(self) -> Catalog:
         """Models an admin imported, trusted keys and the audit log."""
         if self._catalog is None:
+            # Loaded on first use: it brings in cryptography, ~80 ms off the way to the window.
+            from assistant.catalog.service import Catalog
+
             self._catalog = Catalog(self.paths)
         return self._catalog
 
