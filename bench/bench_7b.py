@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import logging
 import math
 import os
@@ -57,7 +56,7 @@ import numpy as np
 from gguf import GGUFReader
 
 import assistant.offline  # noqa: F401 - benchmarks obey the air gap too (hook before any run)
-from bench.common import median
+from bench.common import add_json_option, load_averages, median, report
 from bench.synthetic_gguf import LlamaDims, f16_path, write_f16
 
 GB = 1e9
@@ -359,7 +358,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--gemm-size", type=int, default=2048)
     parser.add_argument("--rag-prompt", type=int, default=1500)
     parser.add_argument("--rag-answer", type=int, default=250)
-    parser.add_argument("--json", type=Path, help="also write the result here")
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -370,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     def say(message: str) -> None:
         print(f"[bench_7b] {message}", flush=True)
 
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_averages()
     dims: LlamaDims | None = None
     if args.model is not None:
         made = Build(args.model, True, None, None, None, f16_kept=False)
@@ -477,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "threads": args.threads,
         "runs": args.runs,
         "load_average": load_start,
-        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "load_average_end": load_averages(),
         "bandwidth": {
             "method": f"numpy float64 sum of a {args.bandwidth_mib} MiB buffer, best of 3 per run",
             "gb_s": bandwidth,
@@ -524,10 +523,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ),
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json is not None:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    report(result, args.json)
     return result
 
 

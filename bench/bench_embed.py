@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import sys
@@ -66,6 +65,7 @@ from assistant.knowledge.importer import embedding_text
 from assistant.knowledge.loaders import load_file
 from assistant.knowledge.records import ParsedDocument
 from assistant.knowledge.search import SearchMode
+from bench.common import add_json_option, load_averages, report
 
 BACKENDS = ("onnx", "onnx-int8", "torch-int8")
 COLLECTION = "sample"
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--library", default="*.md", help="which docs/ files (glob)")
     parser.add_argument("--skip-retrieval", action="store_true", help="no knowledge bases")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     names = [n for n in args.backends.split(",") if n]
     unknown = [n for n in names if n not in BACKENDS]
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "distinct_passages": len(unique),
         "mean_tokens": round(statistics.mean(app.count_tokens(t) for t in unique), 1),
         "embed_batch_size": batch,
-        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_averages(),
     }
 
     with tempfile.TemporaryDirectory(prefix="enclave-bench-embed-") as tmp:
@@ -362,10 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         results["gold_items"] = len(gold)
         results["recall_ks"] = list(RECALL_KS)
         results["quality"] = quality
-    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(results, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    results["load_average_after"] = load_averages()
+    report(results, args.json)
     return 0
 
 

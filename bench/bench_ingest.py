@@ -36,6 +36,7 @@ from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.loaders import load_file
 from assistant.knowledge.records import Chunk, DocumentStatus, ParsedDocument
 from assistant.knowledge.store import DenseStore
+from bench.common import load_averages
 
 WORDS = (
     "radar station budget maintenance contract engineer valve depot convoy fjord harbour "
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 "pipeline": [round(t, 2) for t in pipeline_cpu],
                 "naive": [round(t, 2) for t in naive_cpu],
             },
-            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "load_average": load_averages(),
         }
         print(json.dumps({"import": results["import"]}, indent=2), flush=True)
 

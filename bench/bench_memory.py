@@ -23,16 +23,9 @@ from pathlib import Path
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
 from assistant.engine.gguf_header import read_header
-from bench.common import add_json_option, load_average, report
+from bench.common import add_json_option, load_average, report, rss_mib
 
 MIB = 1024 * 1024
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def child(model: Path, context: int, lookup: int, sources: int) -> None:

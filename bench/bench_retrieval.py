@@ -62,7 +62,7 @@ from assistant.knowledge.search import HybridSearcher
 from assistant.knowledge.store import DenseMatch, DenseStore
 from bench import bench_ingest
 from bench.bench_ingest import QUESTIONS, fill_synthetic, percentile, sentence
-from bench.common import add_json_option, report
+from bench.common import add_json_option, load_averages, report, rss_mib
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -78,14 +78,6 @@ MIB = 1024 * 1024
 
 def default_workdir() -> Path:
     return Path.home() / ".cache" / "enclave-bench" / "retrieval"
-
-
-def rss_mib(field: str = "VmRSS") -> float:
-    """This process's resident memory (``VmHWM`` for its peak), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def folder_mib(folder: Path) -> float:
@@ -215,7 +207,7 @@ def build_index(
         index.
     """
     embed_before, embedded_before, save_before = cache.embed_s, cache.embedded, cache.save_s
-    load = [round(x, 2) for x in os.getloadavg()]
+    load = load_averages()
     try:
         with KnowledgeBase.open(folder / "kb", embedder=embedder) as kb:
             fill_s = fill_synthetic(kb, cast(MiniLMEmbedder, cache), size, random.Random(seed))
@@ -238,7 +230,7 @@ def build_index(
             "sqlite_fts5": round((folder / "kb" / "knowledge.sqlite3").stat().st_size / MIB, 1),
             "chroma": folder_mib(folder / "kb" / "chroma"),
         },
-        "load_average": load + [round(x, 2) for x in os.getloadavg()],
+        "load_average": load + load_averages(),
     }
 
 
@@ -520,7 +512,7 @@ def measure(
     index_dir: Path, *, chunks: int, queries: int, top_k: int, ef_values: Sequence[int]
 ) -> dict[str, Any]:
     """Time the searches on the knowledge base at ``index_dir`` (run in a fresh process)."""
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    load_start = load_averages()
     embedder = MiniLMEmbedder()
     embedder.embed(["warm up the model before timing"])
     memory = {"rss_embedder_loaded": rss_mib()}
@@ -549,7 +541,7 @@ def measure(
             quality.append(agreement(trial.found["chroma"], trial.found["exact"], pool))
         memory["rss_after_queries"] = rss_mib()
         memory["peak_rss"] = rss_mib("VmHWM")
-        load_timed = [round(x, 2) for x in os.getloadavg()]
+        load_timed = load_averages()
     latency = {name: spread_ms(values) for name, values in trial.times.items()}
     sweep = ef_search_sweep(
         index_dir / "chroma", embedder, vectors, exact, pool=pool, values=ef_values
@@ -638,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "seed": args.seed,
         "workdir": str(workdir),
-        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_start": load_averages(),
         "sizes": [],
     }
     embedder = MiniLMEmbedder()  # the app's default; the child process makes the same one
@@ -669,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         results["sizes"].append(
             {"chunks": size, "index": build, **{k: v for k, v in figures.items() if k != "chunks"}}
         )
-    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["load_average_end"] = load_averages()
     report(results, args.json)
     return 0
 

@@ -61,7 +61,7 @@ from assistant.config import (
     source_root,
 )
 from assistant.engine.base import ChatMessage, Role
-from bench.common import add_json_option, median, report
+from bench.common import add_json_option, load_averages, median, report
 
 QUESTION = "In two sentences, what is a lighthouse for?"
 TIMEOUT_S = 600.0
@@ -481,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         setup = Setup(model=model, threads=args.threads, context=args.context,
                       max_tokens=args.max_tokens, question=args.question, workdir=workdir,
                       prompt_file=prompt_file)  # fmt: skip
-        load_before = [round(x, 2) for x in os.getloadavg()]
+        load_before = load_averages()
         library: dict[str, Any] = {}
         if args.library:
             library_home = workdir / "library"
@@ -504,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             **({"library": library} if library else {}),
             "load_average": {
                 "before": load_before,
-                "after": [round(x, 2) for x in os.getloadavg()],
+                "after": load_averages(),
             },  # fmt: skip
         }
     finally:

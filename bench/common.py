@@ -25,6 +25,19 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def load_averages() -> list[float]:
+    """The 1-, 5- and 15-minute load averages, for results that keep all three."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory (``VmHWM`` for its peak), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     """``--json FILE``: also write the figures there (``bench/plots.py`` reads such files)."""
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the figures as JSON")

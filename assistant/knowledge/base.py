@@ -112,7 +112,11 @@ class KnowledgeBase:
         settings = settings or KnowledgeSettings()
         return cls(
             Path(index_dir),
-            embedder=embedder or MiniLMEmbedder(backend=settings.embedding_backend),
+            embedder=(
+                embedder
+                if embedder is not None
+                else MiniLMEmbedder(backend=settings.embedding_backend)
+            ),
             settings=settings,
         )
 

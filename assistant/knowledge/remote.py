@@ -428,7 +428,11 @@ def open_shared(
     )
     return SharedKnowledgeBase(
         Path(index_dir) / SHARED_DIR,
-        embedder=embedder or MiniLMEmbedder(backend=settings.knowledge.embedding_backend),
+        embedder=(
+            embedder
+            if embedder is not None
+            else MiniLMEmbedder(backend=settings.knowledge.embedding_backend)
+        ),
         settings=knowledge or KnowledgeSettings(),
         server=server,
         granted=settings.knowledge.granted_collections,

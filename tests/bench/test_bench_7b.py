@@ -8,11 +8,7 @@ another.
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +18,7 @@ from gguf import GGUFReader
 
 from bench.bench_7b import Runner, build, quantize, quantized_path
 from bench.synthetic_gguf import LlamaDims, f16_path, vocabulary, write_f16
-from tests.conftest import ROOT
+from tests.bench import runner
 
 pytestmark = pytest.mark.slow
 
@@ -102,16 +98,7 @@ def test_quantized_file_is_q4_k_m_and_decodes(tmp_path: Path) -> None:
 
 
 def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
-    target = tmp_path / "bench_7b.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_7b.py"), *args, "--json", str(target)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
-    assert json.loads(done.stdout[done.stdout.index("\n{") :]) == result  # printed = written
-    return result
+    return runner.run_bench("bench_7b", tmp_path / "bench_7b.json", *args, timeout=120)
 
 
 def test_bench_reports_figures_that_follow_from_each_other(tmp_path: Path) -> None:

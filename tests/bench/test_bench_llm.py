@@ -6,17 +6,13 @@ from the figures, the structural facts the benchmark relies on), never how fast 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import plots
-from tests.conftest import ROOT
+from tests.bench import runner
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -24,15 +20,8 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 def run_bench(script: str, tmp_path: Path, *args: str) -> dict[str, Any]:
     """Run ``bench/bench_<name>.py``; its JSON goes to ``tmp_path/results/<name>.json``."""
     target = tmp_path / "results" / f"{script.removeprefix('bench_')}.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / f"{script}.py"), *args, "--json", str(target)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
-    assert json.loads(done.stdout[done.stdout.index("{") :]) == result  # printed = written
-    return result
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return runner.run_bench(script, target, *args)
 
 
 def test_decode_measures_every_side_and_derives_the_ratios(smol_path: Path, tmp_path: Path) -> None:

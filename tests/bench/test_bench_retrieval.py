@@ -7,35 +7,24 @@ search agreeing with HNSW on a tiny index, counts that match), never on speed.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from assistant.knowledge.embedder import HashEmbedder
 from bench.bench_retrieval import MIB, VectorCache, cached_index, exact_top, questions
-from tests.conftest import ROOT
+from tests.bench.runner import run_bench
 
 
 @pytest.mark.embedder
 @pytest.mark.slow
 def test_tiny_run_reports_consistent_figures(tmp_path: Path) -> None:
     target, workdir = tmp_path / "retrieval.json", tmp_path / "work"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_retrieval.py"), "--sizes", "300",
-         "--queries", "10", "--ef-search", "100,200", "--workdir", str(workdir),
-         "--json", str(target)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    result = run_bench(
+        "bench_retrieval", target, "--sizes", "300", "--queries", "10",
+        "--ef-search", "100,200", "--workdir", str(workdir),
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
-    assert json.loads(done.stdout[done.stdout.index("{") :]) == result  # printed = written
 
     (size,) = result["sizes"]
     assert size["chunks"] == size["index"]["chunks"] == 300

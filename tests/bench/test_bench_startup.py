@@ -9,7 +9,6 @@ nor writes anything once it is ready and warmed up.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.bench.runner import run_bench
 
 pytestmark = [pytest.mark.gui, pytest.mark.model, pytest.mark.slow]
 
@@ -27,14 +26,10 @@ NOT_BEFORE_WINDOW = ("torch", "sentence_transformers", "transformers", "chromadb
 
 def test_benchmark_reports_ordered_start_up_marks(tmp_path: Path, smol_path: Path) -> None:
     out = tmp_path / "startup.json"
-    command = [sys.executable, "bench/bench_startup.py", "--runs", "1", "--max-tokens", "8",
-               "--quick", "--threads", "1", "--model", str(smol_path),
-               "--workdir", str(tmp_path / "work"), "--json", str(out)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert json.loads(done.stdout) == result  # what it prints is what it writes
+    result = run_bench(
+        "bench_startup", out, "--runs", "1", "--max-tokens", "8", "--quick", "--threads", "1",
+        "--model", str(smol_path), "--workdir", str(tmp_path / "work"), timeout=900,
+    )  # fmt: skip
 
     for row in ("gui", "gui_ask_after_warm_up"):
         gui = result[row]
