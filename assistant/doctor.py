@@ -17,9 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant import __version__, offline
+from assistant import __version__, desktop, offline
 from assistant.app import App
-from assistant.config import default_models_dir
+from assistant.config import (
+    DEFAULT_MODEL_ENV,
+    DEFAULT_MODEL_FILE,
+    TEST_MODEL_FILE,
+    default_models_dir,
+)
 from assistant.engine.gguf_header import read_header
 from assistant.errors import AssistantError
 
@@ -61,6 +66,7 @@ def _default_models(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         path = default_models_dir() / entry["file"]
         row: dict[str, Any] = {"file": entry["file"], "role": entry["role"], "path": str(path)}
         row["present"] = path.is_file()
+        row["optional"] = bool(entry.get("optional", False))
         if row["present"]:
             row["sha256"] = sha256_of(path)
             row["digest_ok"] = row["sha256"] == entry["sha256"]
@@ -83,7 +89,15 @@ def _embedder(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _configured_model(app: App) -> dict[str, Any]:
     path = app.settings.model_path()
-    row: dict[str, Any] = {"path": str(path), "present": path.is_file()}
+    if app.settings.model.path:
+        source = "model.path in settings"
+    elif path.name == DEFAULT_MODEL_FILE:
+        source = "the default chat model"
+    elif path.name == TEST_MODEL_FILE:
+        source = f"the fast test model ({DEFAULT_MODEL_ENV})"
+    else:
+        source = DEFAULT_MODEL_ENV
+    row: dict[str, Any] = {"path": str(path), "present": path.is_file(), "chosen_by": source}
     try:
         header = read_header(path)
     except AssistantError as exc:
@@ -153,12 +167,14 @@ def diagnose(app: App, *, load_model: bool = True) -> dict[str, Any]:
         "default_models": _default_models(manifest),
         "embedder": _embedder(manifest),
         "configured_model": _configured_model(app),
+        "desktop": desktop.report(),
     }
     report.update(_engine_facts(app, load_model))
     problems = []
     if not (guard.active and guard.env_forced):
         problems.append("the offline guard is not fully active")
     problems += [f"{m['file']} missing or altered" for m in report["default_models"]
+                 if m["present"] or not m["optional"]
                  if not m["digest_ok"]]  # fmt: skip
     if not report["embedder"]["digest_ok"]:
         problems.append("the embedder is missing or altered")
@@ -180,8 +196,9 @@ def render(report: dict[str, Any]) -> str:
     model = report["configured_model"]
     if model.get("header_ok"):
         lines.append(
-            f"[ok  ] model {model['name']} ({model['architecture']}, {model['quantization']}, "
-            f"trained context {model['trained_context']}, chat template: {model['chat_template']})"
+            f"[ok  ] answering model: {model['name']} ({model['chosen_by']}; "
+            f"{model['architecture']}, {model['quantization']}, trained context "
+            f"{model['trained_context']}, chat template: {model['chat_template']})"
         )
     else:
         lines.append(f"[FAIL] model {model['path']}: {model.get('error', 'missing')}")
@@ -191,13 +208,25 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"[{mark[load['ok']]}] model load: {text}")
         lines += [f"       note: {note}" for note in load.get("notes", [])]
     for row in report["default_models"]:
+        if row["optional"] and not row["present"]:
+            lines.append(f"[--  ] {row['file']} ({row['role']}): not installed")
+            continue
         state = "digest matches the pin" if row["digest_ok"] else "MISSING or ALTERED"
-        lines.append(f"[{mark[row['digest_ok']]}] {row['file']}: {state}")
+        lines.append(f"[{mark[row['digest_ok']]}] {row['file']} ({row['role']}): {state}")
     emb = report["embedder"]
     lines.append(f"[{mark[emb['digest_ok']]}] embedder all-MiniLM-L6-v2 {emb.get('path', '')}")
+    window = report["desktop"]
+    if window["missing"]:
+        names = ", ".join(m["soname"] for m in window["missing"])
+        lines.append(f"[warn] window libraries: missing {names}; {window['install_debian']}")
+    elif window["qt"]:
+        lines.append("[ok  ] window libraries: everything Qt's xcb plugin links against is here")
     gpu = "available" if report["gpu_offload_available"] else "not available (CPU build)"
     lines += ["", f"GPU offload: {gpu}; gpu_layers setting: {report['gpu_layers_setting']}"]
-    lines.append(f"CPU: {report['threads_available']} threads; {report['cpu']}")
+    lines.append(
+        f"CPU: {report['threads_available']} physical cores (one llama.cpp thread each unless "
+        f"model.threads says otherwise); {report['cpu']}"
+    )
     lines += ["", "Paths:"] + [f"  {k:<15} {v}" for k, v in report["paths"].items()]
     lines += ["", "Packages:"] + [f"  {k:<22} {v}" for k, v in report["packages"].items()]
     verdict = "All checks passed." if report["ok"] else "Problems: " + "; ".join(report["problems"])

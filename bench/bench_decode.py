@@ -11,8 +11,13 @@ Two references, measured in the same process on the same context:
 Every side decodes ``--tokens`` tokens greedily after the same prompt. Runs alternate between
 the sides to spread the machine's noise, and medians are compared. Target: app / C loop >= 0.95.
 
+By default the app runs with its own default settings (``--threads 0``: one thread per physical
+core, :mod:`assistant.engine.cpu`) and the two references with every CPU this process may use
+(``--raw-threads 0``), so the figure also checks the app's thread default against llama.cpp on
+all cores; give both the same number to compare the code paths alone.
+
 Usage: PYTHONPATH=. .venv/bin/python bench/bench_decode.py [--model GGUF] [--tokens 128] [--runs 5]
-       [--threads 2] [--json FILE]
+       [--threads 0] [--raw-threads 0] [--json FILE]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import llama_cpp
 import numpy as np
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
+from assistant.config import default_model_path
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
 from bench.common import add_json_option, report
@@ -85,19 +90,30 @@ def app_tokens_per_second(engine: LlamaEngine, n_tokens: int, top_logprobs: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="the app's threads (0: one per physical core)"
+    )
+    parser.add_argument(
+        "--raw-threads", type=int, default=0, dest="raw_threads",
+        help="the references' threads (0: every CPU this process may use)",
+    )  # fmt: skip
     add_json_option(parser)
     args = parser.parse_args()
     engine = LlamaEngine.load(args.model, context_size=2048, threads=args.threads)
+    app_threads = engine.info.threads
+    raw_threads = args.raw_threads or len(os.sched_getaffinity(0))
+    ctx = engine._llm._ctx.ctx
     prompt = engine.prompt_tokens(PROMPT)
     loop, raw, app, app_top = [], [], [], []
     loads = [os.getloadavg()[0]]
     for _ in range(args.runs):
+        llama_cpp.llama_set_n_threads(ctx, raw_threads, raw_threads)
         loop.append(c_loop_tokens_per_second(engine, prompt, args.tokens))
         raw.append(raw_tokens_per_second(engine, prompt, args.tokens))
+        llama_cpp.llama_set_n_threads(ctx, app_threads, app_threads)
         app.append(app_tokens_per_second(engine, args.tokens, top_logprobs=0))
         app_top.append(app_tokens_per_second(engine, args.tokens, top_logprobs=5))
         loads.append(os.getloadavg()[0])
@@ -108,7 +124,8 @@ def main() -> None:
 
     result = {
         "model": args.model.name,
-        "threads": args.threads,
+        "threads": app_threads,
+        "raw_threads": raw_threads,
         "tokens": args.tokens,
         "runs": args.runs,
         "load_average": [round(x, 2) for x in loads],

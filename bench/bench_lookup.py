@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
+from assistant.config import default_model_path
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
 from bench.common import add_json_option, doc_passages, load_average, median, rag_messages, report
@@ -100,7 +100,7 @@ def workload(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--draft", type=int, default=10, help="draft tokens per step")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)

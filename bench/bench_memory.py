@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
+from assistant.config import default_model_path
 from assistant.engine.gguf_header import read_header
 from bench.common import add_json_option, load_average, report, rss_mib
 
@@ -65,7 +65,7 @@ def expected(model: Path, context: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--sources", type=int, default=6, help="passages in the RAG prompt")
     parser.add_argument("--child", type=int, default=-1, help=argparse.SUPPRESS)

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
+from assistant.config import default_model_path
 from assistant.engine.base import ChatMessage, Engine, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
 from assistant.engine.remote import RemoteEngine, ServerConfig
@@ -97,7 +97,7 @@ def connect(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--levels", default="1,2,4", help="concurrency levels, comma-separated")
     parser.add_argument("--requests", type=int, default=4, help="requests per level (max 16)")
     parser.add_argument("--tokens", type=int, default=32, help="tokens per answer (max 256)")

@@ -54,12 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import (
-    DEFAULT_MODEL_FILE,
-    DEFAULT_SYSTEM_PROMPT,
-    default_models_dir,
-    source_root,
-)
+from assistant.config import DEFAULT_SYSTEM_PROMPT, default_model_path, source_root
 from assistant.engine.base import ChatMessage, Role
 from bench.common import add_json_option, load_averages, median, report
 
@@ -455,7 +450,7 @@ def summarise(result: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context", type=int, default=4096)

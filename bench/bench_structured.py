@@ -29,7 +29,7 @@ import assistant.offline  # noqa: F401, I001 - offline before any library import
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir  # noqa: E402
+from assistant.config import default_model_path  # noqa: E402
 from assistant.engine.base import GenerationOptions, GenerationStats  # noqa: E402
 from assistant.engine.llama import LlamaEngine  # noqa: E402
 from assistant.errors import GrammarError  # noqa: E402
@@ -156,7 +156,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")

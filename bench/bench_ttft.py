@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir
+from assistant.config import default_model_path
 from assistant.engine.base import ChatMessage, GenerationOptions, GenerationStats, Role
 from assistant.engine.llama import LlamaEngine
 from bench.common import add_json_option, doc_passages, load_average, median, rag_messages, report
@@ -117,7 +117,7 @@ def _result(warm: list[float], cold: list[float], total: int, cached: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_models_dir() / DEFAULT_MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sources", type=int, default=5, help="passages in the RAG prompt")

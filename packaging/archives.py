@@ -14,6 +14,8 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from assistant.desktop import DEBIAN_PACKAGES  # the window's system libraries, by package
+
 PACKAGING = Path(__file__).resolve().parent
 
 
@@ -88,9 +90,7 @@ def make_deb(bundle: Path, out: Path, *, work: Path, version: str) -> Path:
         f"Architecture: {arch}\n"
         "Maintainer: Enclave engineers <enclave@localhost>\n"
         f"Installed-Size: {installed_kib}\n"
-        "Depends: libc6 (>= 2.28)\n"
-        "Recommends: libegl1, libgl1, libfontconfig1, libxkbcommon0, libxkbcommon-x11-0, "
-        "libxcb-cursor0, libdbus-1-3\n"
+        f"Depends: libc6 (>= 2.28), {', '.join(DEBIAN_PACKAGES)}\n"
         "Section: utils\n"
         "Priority: optional\n"
         "Description: Enclave, an air-gapped on-premise AI assistant\n"

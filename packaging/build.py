@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the assistant package imp
     sys.path.insert(0, str(ROOT))
 
 from assistant import __version__  # noqa: E402
-from assistant.config import DEFAULT_MODEL_FILE, default_models_dir  # noqa: E402
+from assistant.config import default_model_path, default_models_dir  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402
 
 PACKAGING = ROOT / "packaging"
@@ -315,7 +315,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         args.signing_key, passphrase_env=args.passphrase_env, release=args.release
     )
     log(f"signing key {key.fingerprint} ({'development' if key.development else 'given'})")
-    model = (args.model or default_models_dir() / DEFAULT_MODEL_FILE).resolve()
+    model = (args.model or default_model_path()).resolve()
     entry = check_model(model)
     config = write_generated(work, model=model, entry=entry, key=key)
 

@@ -14,7 +14,10 @@ reported and is not fatal: the app then runs the fp32 torch embedder.
 
 Standard library only: it runs before the project's dependencies matter.
 
-Usage: python packaging/fetch_models.py [--models-dir DIR] [--only FILE ...]
+Models marked ``"optional": true`` (benchmark candidates the app does not use) are fetched only
+with ``--with-optional`` or when named with ``--only``.
+
+Usage: python packaging/fetch_models.py [--models-dir DIR] [--only FILE ...] [--with-optional]
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=MANIFEST.parent)
     parser.add_argument("--only", nargs="*", help="file names to fetch (default: all)")
+    parser.add_argument("--with-optional", action="store_true", dest="with_optional",
+                        help="also fetch the optional benchmark candidates")  # fmt: skip
     args = parser.parse_args(argv)
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     args.models_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Default models -> {args.models_dir}")
     for entry in manifest["models"]:
         if args.only and entry["file"] not in args.only:
+            continue
+        if entry.get("optional") and not args.only and not args.with_optional:
+            print(f"  skip     {entry['file']} (optional; --with-optional fetches it)")
             continue
         fetch(entry, args.models_dir, cache)
     shutil.rmtree(cache, ignore_errors=True)

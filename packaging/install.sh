@@ -112,6 +112,14 @@ if [ "$desktop" = 1 ]; then
   sed "s|@EXEC@|$prefix/enclave|" "$prefix/enclave.desktop" > "$appdir/enclave.desktop"
 fi
 
+# The window needs X11 libraries the bundle cannot carry: install them (root with apt-get) or
+# say which; the command line works without them.
+if [ "$(id -u)" = 0 ]; then
+  "$prefix/enclave" --check-desktop --install || true
+else
+  "$prefix/enclave" --check-desktop || true
+fi
+
 version="$("$prefix/enclave" --version | head -n 1)"
 echo "Installed $version in $prefix."
 [ "$links" = 1 ] && echo "Commands: $bindir/enclave (window), $bindir/assistant, $bindir/assistant-admin."

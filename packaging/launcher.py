@@ -11,6 +11,8 @@ chosen by the first argument, else by the name it was started under (the install
 ``enclave admin ARGS``           the admins' CLI (``assistant.cli.admin``); also as
                                  ``assistant-admin`` (``enclave assistant-admin`` works too)
 ``enclave --self-test``          the headless check of the bundle (:mod:`assistant.selftest`)
+``enclave --check-desktop``      the window's system libraries (:mod:`assistant.desktop`;
+                                 ``--install`` installs them as root with apt-get)
 ``enclave --version``            the version and the release key's fingerprint
 ``enclave --enclave-catalog-probe ...``  the model-import probe child (a frozen app has no ``-m``;
                                  see :data:`assistant.catalog.checks.FROZEN_PROBE_FLAG`)
@@ -33,6 +35,7 @@ import assistant.offline  # noqa: F401, I001 - first: offline mode before any li
 #: The catalog's probe flag, repeated here so dispatching it needs no import of the catalog.
 PROBE_FLAG = "--enclave-catalog-probe"
 SELF_TEST_FLAG = "--self-test"
+DESKTOP_FLAG = "--check-desktop"
 
 GUI_NAMES = frozenset({"enclave", "enclave-gui", "assistant-gui", "gui"})
 CLI_NAMES = frozenset({"assistant", "cli"})
@@ -40,6 +43,11 @@ ADMIN_NAMES = frozenset({"assistant-admin", "admin"})
 
 
 def _gui(argv: Sequence[str]) -> int:
+    from assistant.desktop import check_window
+
+    status = check_window()  # a missing system library or no display: one message, exit 2
+    if status is not None:
+        return status
     from assistant.gui.app import main
 
     return main(list(argv))
@@ -59,6 +67,12 @@ def _admin(argv: Sequence[str]) -> int:
 
 def _self_test(argv: Sequence[str]) -> int:
     from assistant.selftest import main
+
+    return main(list(argv))
+
+
+def _desktop(argv: Sequence[str]) -> int:
+    from assistant.desktop import main
 
     return main(list(argv))
 
@@ -84,6 +98,7 @@ def _usage(argv: Sequence[str]) -> int:
         "       enclave assistant ARGS        the analysts' command line (or: assistant ARGS)\n"
         "       enclave admin ARGS            the admins' command line (or: assistant-admin ARGS)\n"
         "       enclave --self-test           check this installation end to end, offline\n"
+        "       enclave --check-desktop       the window's system libraries [--install]\n"
         "       enclave --version             version and release key fingerprint"
     )
     return 0
@@ -104,6 +119,7 @@ def choose(argv: Sequence[str]) -> tuple[Callable[[Sequence[str]], int], list[st
     flags: dict[str, Callable[[Sequence[str]], int]] = {
         PROBE_FLAG: _probe,
         SELF_TEST_FLAG: _self_test,
+        DESKTOP_FLAG: _desktop,
         "--version": _version,
         "--help": _usage,
         "-h": _usage,

@@ -45,4 +45,8 @@ else
 fi
 
 .venv/bin/python packaging/fetch_models.py
+
+# The window's X11 libraries come from the system, not from pip: install what is missing when
+# this runs as root with apt-get, else name the command. Not fatal: the CLI works without them.
+.venv/bin/python -m assistant.desktop --install || true
 echo "setup: done"

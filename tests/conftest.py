@@ -13,19 +13,21 @@ import pytest
 
 import assistant.offline  # noqa: F401, I001 - the whole suite runs behind the socket guard
 from assistant.chat.store import ConversationStore
-from assistant.config import DEFAULT_MODEL_FILE, Paths, default_models_dir
+from assistant.config import DEFAULT_MODEL_ENV, TEST_MODEL_FILE, Paths, default_models_dir
 from assistant.engine.fake import ScriptedEngine
 
 ROOT = Path(__file__).resolve().parent.parent
-SMOL = default_models_dir() / DEFAULT_MODEL_FILE
+SMOL = default_models_dir() / TEST_MODEL_FILE
 GEMMA = default_models_dir() / "gemma-3-270m-q4_k_m.gguf"
 
 
 @pytest.fixture(autouse=True)
 def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test touches a real profile: state goes to a fresh folder."""
+    """No test touches a real profile: state goes to a fresh folder. The default model is the
+    fast test model (SmolLM2), in this process and in the CLIs the tests start."""
     home = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, TEST_MODEL_FILE)
     return home
 
 

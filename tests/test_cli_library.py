@@ -39,6 +39,27 @@ def test_ask_cites_the_right_document_and_page(library: Path) -> None:
     assert (first["document_name"], first["page"]) == ("nightjar-report.pdf", 2)
     assert "4.2 million euros" in first["quote"]
     assert data["retrieval"][0]["page"] == 2
+    # the sentence that says it, verbatim, under the answer
+    (quote,) = data["quotes"]
+    assert quote["verified"] is True
+    assert (quote["document"], quote["page"], quote["source"]) == ("nightjar-report.pdf", 2, 1)
+    assert "4.2 million euros" in quote["text"]
+    passage = first["quote"]
+    assert " ".join(passage[quote["passage_start"] : quote["passage_end"]].split()) == quote["text"]
+    assert data["supported"] is True
+    assert data["abstained"] is False
+
+
+def test_the_terminal_prints_the_quote_under_the_answer(library: Path) -> None:
+    result = run_cli("ask", "--seed", "1",
+                     "What is the total approved budget for fiscal year 2024?")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer, _, rest = result.stdout.partition("\u201c")
+    assert "4.2" in answer
+    quoted, _, below = rest.partition("\u201d")
+    assert "4.2 million euros" in quoted
+    assert below.lstrip().startswith("\u2014 nightjar-report.pdf, page 2 [1]")
+    assert "Sources:" in below
 
 
 def test_exact_codes_are_found_and_unrelated_questions_refused(library: Path) -> None:
@@ -50,6 +71,8 @@ def test_exact_codes_are_found_and_unrelated_questions_refused(library: Path) ->
     assert refused["refused"] is True
     assert refused["answer"].startswith("I found nothing in your documents")
     assert refused["tokens"] == 0 or refused["finish_reason"] in (None, "stop")
+    plain = run_cli("ask", "How do I bake a chocolate cake?")
+    assert "--no-library" in plain.stdout  # the way out is named
 
 
 def test_no_library_answers_from_the_model(library: Path) -> None:

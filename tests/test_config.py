@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from assistant.config import (
+    DEFAULT_MODEL_ENV,
     DEFAULT_MODEL_FILE,
+    TEST_MODEL_FILE,
     Paths,
     Settings,
+    default_models_dir,
     load_settings,
     save_settings,
     with_value,
@@ -27,8 +30,21 @@ def test_home_comes_from_the_environment(assistant_home: Path) -> None:
 def test_defaults_when_no_file(paths: Paths) -> None:
     settings = load_settings(paths)
     assert settings == Settings()
-    assert settings.model_path().name == DEFAULT_MODEL_FILE
+    assert settings.model_path().name == TEST_MODEL_FILE  # the suite runs the fast model
     assert settings.network.allowed_hosts == []
+
+
+def test_the_default_model_is_the_measured_one_unless_the_environment_names_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(DEFAULT_MODEL_ENV)
+    assert Settings().model_path() == default_models_dir() / DEFAULT_MODEL_FILE
+    assert DEFAULT_MODEL_FILE.startswith("qwen2.5-coder-1.5b")
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, str(tmp_path / "other.gguf"))
+    assert Settings().model_path() == tmp_path / "other.gguf"
+    # settings.toml's model.path wins over both
+    chosen = with_value(Settings(), "model.path", str(tmp_path / "mine.gguf"))
+    assert chosen.model_path() == tmp_path / "mine.gguf"
 
 
 def test_file_values_are_read(paths: Paths) -> None:

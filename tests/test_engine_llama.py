@@ -204,3 +204,14 @@ def test_scoring_ranks_the_right_answer_above_a_wrong_one(smol_engine: LlamaEngi
     assert right.perplexity == pytest.approx(math.exp(right.cross_entropy))
     # Generation still works (and reuses nothing stale) after scoring.
     assert "Paris" in run(smol_engine)[0]
+
+
+def test_the_default_thread_count_is_one_per_physical_core(smol_path: Path) -> None:
+    from assistant.engine.cpu import physical_cores
+
+    engine = LlamaEngine.load(smol_path, context_size=512)
+    try:
+        assert engine.info.threads == physical_cores()
+        assert engine._llm.n_threads == physical_cores()  # not cpu_count() // 2
+    finally:
+        engine.close()

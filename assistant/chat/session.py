@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from assistant.chat.citations import SavedCitation, citations_of
+from assistant.chat.citations import SavedCitation, SavedQuote, citations_of, quotes_of
 from assistant.chat.store import ConversationStore, Message
 from assistant.engine.base import (
     CancelToken,
@@ -51,7 +51,10 @@ class Answer:
     stats: GenerationStats
     dropped_turns: int = 0
     citations: tuple[SavedCitation, ...] = ()
+    quotes: tuple[SavedQuote, ...] = ()
     refused: bool = False
+    abstained: bool = False
+    supported: bool | None = None
     result: AnswerResult | None = (
         None  # the knowledge base's full result, for answers from documents
     )
@@ -256,8 +259,15 @@ class ChatService:
                 done.append(stream.result)
             except RuntimeError:  # the stream failed before it finished
                 return {"collection": collection}
-            saved = citations_of(done[0])
-            return {"collection": collection, "citations": [c.to_meta() for c in saved]}
+            result = done[0]
+            return {
+                "collection": collection,
+                "citations": [c.to_meta() for c in citations_of(result)],
+                "quotes": [q.to_meta() for q in quotes_of(result)],
+                "abstained": result.abstained,
+                "supported": result.supported,
+                "answer_text": result.text,
+            }
 
         tokens = self._stream_into(placeholder, stream, on_token, stats, finished)
         result = done[0]
@@ -268,7 +278,10 @@ class ChatService:
             tokens=tuple(tokens),
             stats=stats(),
             citations=tuple(citations_of(result)),
+            quotes=tuple(quotes_of(result)),
             refused=result.refused,
+            abstained=result.abstained,
+            supported=result.supported,
             result=result,
         )
 
@@ -318,6 +331,9 @@ class ChatService:
         stats: GenerationStats,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        extra = dict(extra or {})
+        # A quote-first reply's answer part is what the user reads; the tokens keep it all.
+        content = extra.pop("answer_text", None) or _answer_text(tokens)
         meta = {
             "model": self.model_name,
             "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
@@ -325,11 +341,11 @@ class ChatService:
             "time_to_first_token": stats.time_to_first_token,
             "tokens_per_second": round(stats.tokens_per_second, 2),
             "tokens": tokens_to_meta(tokens),
-            **(extra or {}),
+            **extra,
         }
         self.store.update_message(
             message_id,
-            content=_answer_text(tokens),
+            content=content,
             status=status,
             token_count=stats.completion_tokens or len(tokens),
             meta=meta,

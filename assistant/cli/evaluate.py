@@ -1,10 +1,14 @@
 """``assistant eval``: score the model's answers and the retrieval on a gold set.
 
 Registered through ``EXTENSIONS`` in :mod:`assistant.cli.main`. With no options it runs the
-shipped gold set (:data:`~assistant.evaluation.gold.SAMPLE_GOLD`) against the ``sample``
-collection (the project's ``docs/``, as the GUI imports it), prints a table, and saves the JSON
-report and a PNG comparing it with earlier runs under ``ASSISTANT_HOME/evaluations/``.
-``--compare`` compares saved reports without running anything.
+shipped answer gold set (:data:`~assistant.evaluation.gold.ANSWER_GOLD`: 50 questions over five
+documents, one per format) against the ``evaluation`` collection, importing the shipped corpus
+into it first when it is not there; it scores the expected answers (cross-entropy), generates
+every answer as the app would and checks it (accuracy, quotes, abstention), scores retrieval,
+prints a table, and saves the JSON report and a PNG comparing it with earlier runs under
+``ASSISTANT_HOME/evaluations/``. ``--gold sample`` runs the older set over the project's own
+``docs/`` (the ``sample`` collection the GUI imports). ``--compare`` compares saved reports
+without running anything.
 
 Progress goes to stderr, results to stdout, so ``--json`` output can be piped.
 """
@@ -23,6 +27,7 @@ from assistant.config import source_root
 from assistant.errors import EvaluationError
 
 SAMPLE_COLLECTION = "sample"  # the name the GUI gives the sample library
+EVAL_COLLECTION = "evaluation"  # where the shipped evaluation corpus is imported
 
 
 def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) -> None:
@@ -31,11 +36,15 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
         "eval",
         help="score answers (cross-entropy) and retrieval (recall, MRR, nDCG) on a gold set",
         description="Score the model's answers and the retrieval on a gold set (JSONL of "
-        "question, answer, source). Without --gold: the shipped set over the sample library "
-        f"(import it first: assistant ingest {source_root() / 'docs'} --collection "
-        f"{SAMPLE_COLLECTION}).",
+        "question, answer, fact, source). Without --gold: the shipped answer gold set over the "
+        f"shipped evaluation corpus (imported into the collection {EVAL_COLLECTION!r} the "
+        "first time). --gold sample: the older set over the sample library (import it first: "
+        f"assistant ingest {source_root() / 'docs'} --collection {SAMPLE_COLLECTION}).",
     )
-    parser.add_argument("--gold", type=Path, metavar="JSONL", help="gold set (default: shipped)")
+    parser.add_argument(
+        "--gold", metavar="JSONL",
+        help="gold set (default: the shipped answer set; 'sample': the set over docs/)",
+    )  # fmt: skip
     parser.add_argument(
         "--collection",
         metavar="NAME",
@@ -57,6 +66,8 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
                         help="retrieval only; the model is not loaded")  # fmt: skip
     parser.add_argument("--no-retrieval", action="store_true", dest="no_retrieval",
                         help="answer scoring only")  # fmt: skip
+    parser.add_argument("--no-accuracy", action="store_true", dest="no_accuracy",
+                        help="do not generate and check answers (cross-entropy only)")  # fmt: skip
     parser.add_argument("--worst", type=int, default=5, metavar="N", help="worst items shown")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--output", type=Path, metavar="FILE", help="also write the JSON here")
@@ -96,17 +107,32 @@ def _run(app: Any, args: argparse.Namespace) -> int:
     import shutil
 
     from assistant.evaluation.answers import Context
-    from assistant.evaluation.gold import SAMPLE_GOLD, load_gold
+    from assistant.evaluation.gold import ANSWER_GOLD, EVAL_CORPUS, SAMPLE_GOLD, load_gold
     from assistant.evaluation.report import render, reports_dir
     from assistant.evaluation.runner import EvalPlan, evaluate, save_with_plot
 
-    gold = load_gold(args.gold or SAMPLE_GOLD)
-    collection = args.collection or (SAMPLE_COLLECTION if args.gold is None else "default")
+    shipped = args.gold is None
+    if shipped:
+        gold = load_gold(ANSWER_GOLD)
+        default_collection = EVAL_COLLECTION
+    elif args.gold == "sample":
+        gold = load_gold(SAMPLE_GOLD)
+        default_collection = SAMPLE_COLLECTION
+    else:
+        gold = load_gold(Path(args.gold))
+        default_collection = "default"
+    collection = args.collection or default_collection
     context = Context(args.context)
-    needs_index = not args.no_retrieval or context is Context.RETRIEVED
+    accuracy = not args.no_accuracy and not args.no_answers
+    needs_index = not args.no_retrieval or context is Context.RETRIEVED or accuracy
     knowledge = app.knowledge if needs_index else None
     if knowledge is not None:
         known = [c.name for c in knowledge.collections()]
+        if shipped and collection == EVAL_COLLECTION and collection not in known:
+            print(f"Importing the evaluation corpus ({EVAL_CORPUS}) into the collection "
+                  f"{EVAL_COLLECTION!r} ...", file=sys.stderr)  # fmt: skip
+            knowledge.ingest([EVAL_CORPUS], collection=EVAL_COLLECTION)
+            known.append(EVAL_COLLECTION)
         if collection not in known:
             listed = ", ".join(repr(k) for k in known) or "none yet"
             hint = (
@@ -131,6 +157,7 @@ def _run(app: Any, args: argparse.Namespace) -> int:
         max_tokens=settings.generation.max_tokens,
         system_prompt=settings.generation.system_prompt,
         label=args.label or "",
+        accuracy=accuracy,
     )
 
     def on_progress(stage: str, done: int, total: int) -> None:

@@ -18,6 +18,11 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from assistant.desktop import check_window
+
+    status = check_window()  # a missing system library or no display: one message, exit 2
+    if status is not None:
+        return status
     from assistant.gui.app import main  # Qt loads only for this command
 
     return main(["--home", args.home] if getattr(args, "home", None) else [])

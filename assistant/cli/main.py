@@ -104,6 +104,15 @@ def answer_question(
     """Answer from the library or the model alone; returns the answer and retrieval seconds."""
     options = options_from(app, args)
     collection = library_collection(app, args)
+    if collection is None and not getattr(args, "no_library", False):
+        elsewhere = [c.name for c in app.knowledge.collections() if c.indexed]
+        if elsewhere:
+            named = ", ".join(repr(name) for name in elsewhere)
+            print(
+                f"note: answering from the model alone; your documents are in the collection "
+                f"{named}, not in 'default' (ask with --collection {elsewhere[0]}).",
+                file=sys.stderr,
+            )
     if collection is None:
         return app.chat.ask(
             question, conversation_id=conversation_id, options=options, cancel=cancel,
@@ -116,6 +125,20 @@ def answer_question(
     )  # fmt: skip
     timings = answer.result.timings if answer.result else None
     return answer, (timings.prompt_s if timings else 0.0)
+
+
+def _print_quotes(answer: Answer) -> None:
+    """The verbatim quotes under the answer, each with where it stands."""
+    for quote in answer.quotes:
+        mark = "" if quote.verified else "  (not found word for word in the source: check it)"
+        print(f"\n  \u201c{quote.text}\u201d\n    \u2014 {quote.location} [{quote.source}]{mark}")
+    if answer.supported is False:
+        print(
+            "\n  No sentence of the sources says this; check the passages below before "
+            "relying on it."
+        )
+    if answer.refused:
+        print("\n(To ask the model without your documents, add --no-library.)")
 
 
 def _print_sources(answer: Answer) -> None:
@@ -154,6 +177,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
                 "library": result is not None,
                 "refused": answer.refused,
+                "abstained": answer.abstained,
+                "supported": answer.supported,
+                "quotes": [_quote_json(q) for q in answer.quotes],
                 "citations": [c.to_meta() for c in answer.citations],
                 "retrieval": [_hit_json(rank, hit) for rank, hit in
                               enumerate(result.hits, start=1)] if result else [],  # fmt: skip
@@ -163,8 +189,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )  # fmt: skip
     else:
         sys.stdout.write("\n")
+        _print_quotes(answer)
         _print_sources(answer)
     return 0
+
+
+def _quote_json(quote: Any) -> dict[str, Any]:
+    return {
+        "source": quote.source,
+        "document": quote.document_name,
+        "page": quote.page,
+        "text": quote.text,
+        "verified": quote.verified,
+        "passage_start": quote.start,
+        "passage_end": quote.end,
+    }
 
 
 def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
@@ -226,6 +265,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             print(f"\nerror: {exc}")
             continue
         conversation_id = answer.conversation_id
+        _print_quotes(answer)
         _print_sources(answer)
         if answer.finish_reason is FinishReason.CANCELLED:
             print("\n[stopped]")

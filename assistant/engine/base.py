@@ -70,13 +70,16 @@ class GrammarConstraint:
 
     Structured output (JSON Schema, pydantic) compiles to this (:mod:`assistant.grammar`).
     ``cache_key`` lets the engine reuse a compiled grammar. When ``llguidance`` is set (a grammar
-    serialised by llguidance's own compilers) an engine that supports it enforces that one with a
-    token mask and ignores ``gbnf``; ``supports_llguidance`` on the engine says whether it can.
+    serialised by llguidance's own compilers) or ``lark`` (llguidance's Lark dialect, as the
+    grounded-answer grammar of :mod:`assistant.knowledge.grounded` is written), an engine that
+    supports it enforces that one with a token mask and ignores ``gbnf``;
+    ``supports_llguidance`` on the engine says whether it can.
     """
 
     gbnf: str
     cache_key: str = ""
     llguidance: str = ""
+    lark: str = ""
 
 
 class FinishReason(enum.StrEnum):
@@ -98,6 +101,10 @@ class GenerationOptions:
     stop: tuple[str, ...] = ()
     top_logprobs: int = 5
     grammar: GrammarConstraint | None = None
+    #: Text the answer starts with, as if the model had written it (the grammar, if any, applies
+    #: to what follows). Engines with ``supports_prefix`` honour it; it continues an answer in
+    #: the same context, so the prompt's cache is reused.
+    prefix: str = ""
 
 
 class CancelToken:
@@ -146,6 +153,7 @@ class ModelInfo:
     gpu_layers: int
     gpu_available: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    threads: int = 0  # CPU threads it runs on (0: not known, or not on this machine)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class ScriptedEngine:
     token_delay: float = 0.0
     supports_grammar: bool = True
     supports_logprobs: bool = True
+    supports_llguidance: bool = False  # a test sets it to see the grammar an answer would use
     calls: list[ScriptedCall] = field(default_factory=list)
     _queue: deque[str] = field(default_factory=deque)
     closed: bool = False

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,11 @@ from assistant.engine.base import (
     FinishReason,
     GenerationOptions,
     GenerationStats,
+    GrammarConstraint,
     ModelInfo,
     Token,
 )
+from assistant.engine.cpu import physical_cores
 from assistant.engine.gguf_header import GGUFInfo, read_header
 from assistant.engine.template import ChatTemplate, fallback_template
 from assistant.errors import ContextOverflowError, GenerationError, GrammarError, ModelLoadError
@@ -61,6 +63,10 @@ def library_version() -> str:
     return str(getattr(llama_cpp, "__version__", "unknown"))
 
 
+#: Compiled grammars kept per engine (schemas repeat; grounded-answer grammars rarely do).
+GRAMMAR_CACHE_SIZE = 32
+
+
 class LlamaEngine:
     """A GGUF model loaded in llama.cpp.
 
@@ -70,6 +76,7 @@ class LlamaEngine:
     supports_grammar = True
     supports_logprobs = True
     supports_llguidance = True
+    supports_prefix = True
 
     def __init__(self, llm: Any, header: GGUFInfo, template: ChatTemplate, info: ModelInfo):
         self._llm = llm
@@ -77,7 +84,9 @@ class LlamaEngine:
         self._template = template
         self._info = info
         self._lock = threading.Lock()
-        self._grammars: dict[str, Any] = {}
+        # Compiled grammars by key, least recently used first. Grounded answers compile one per
+        # question (its sources are in it), so the cache is bounded.
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._llg_tokenizer: Any = None
         self._pieces: dict[int, bytes] = {}
         self._n_vocab = int(llm.n_vocab())
@@ -101,7 +110,8 @@ class LlamaEngine:
         Args:
             path: the ``.gguf`` file.
             context_size: tokens of context; capped at what the model was trained for.
-            threads: CPU threads; 0 lets llama.cpp choose (one per physical core).
+            threads: CPU threads; 0: one per physical core this process may use
+                (:func:`assistant.engine.cpu.physical_cores`).
             gpu_layers: layers to offload (-1: all). Without a GPU backend this falls back to
                 the CPU and ``info.notes`` says so.
             batch_size: prompt tokens evaluated per step.
@@ -148,9 +158,10 @@ class LlamaEngine:
             # them into ``scores``, which it sizes by this argument (n_ctx rows when True,
             # n_batch rows otherwise, then overflowed): it must be True.
             kwargs["logits_all"] = True
-        if threads > 0:
-            kwargs["n_threads"] = threads
-            kwargs["n_threads_batch"] = threads
+        # llama-cpp-python's default (cpu_count() // 2) assumes hyperthreads; count cores.
+        threads = threads if threads > 0 else physical_cores()
+        kwargs["n_threads"] = threads
+        kwargs["n_threads_batch"] = threads
         try:
             llm = llama_cpp.Llama(**kwargs)
             if prompt_lookup > 0:
@@ -172,6 +183,7 @@ class LlamaEngine:
             gpu_layers=gpu_layers,
             gpu_available=gpu,
             notes=tuple(notes),
+            threads=threads,
         )
         return cls(llm, header, template, info)
 
@@ -231,6 +243,8 @@ class LlamaEngine:
         stats: GenerationStats | None = None,
     ) -> Iterator[Token]:
         prompt = self.prompt_tokens(messages)
+        if options.prefix:
+            prompt += self.tokenize(options.prefix)
         room = self.context_size - len(prompt)
         if room < 1:
             raise ContextOverflowError(
@@ -242,10 +256,10 @@ class LlamaEngine:
 
     def _compile_grammar(self, options: GenerationOptions) -> Any:
         assert options.grammar is not None
-        if options.grammar.llguidance:
-            return self._compile_llguidance(options.grammar.llguidance, options.grammar.cache_key)
+        if options.grammar.llguidance or options.grammar.lark:
+            return self._compile_llguidance(options.grammar, options.grammar.cache_key)
         key = options.grammar.cache_key or options.grammar.gbnf
-        if key not in self._grammars:
+        if self._cached(key) is None:
             gbnf = options.grammar.gbnf
             # llama-cpp-python adds whatever llama_sampler_init_grammar returns to the sampler
             # chain, and a grammar that fails to parse returns NULL, which crashes the process
@@ -259,21 +273,38 @@ class LlamaEngine:
                     "(check the rule syntax and that a 'root' rule exists)."
                 )
             llama_cpp.llama_sampler_free(probe)
-            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(  # type: ignore[attr-defined]
-                gbnf, verbose=False
+            self._remember(
+                key,
+                llama_cpp.LlamaGrammar.from_string(  # type: ignore[attr-defined]
+                    gbnf, verbose=False
+                ),
             )
         return self._grammars[key]
 
-    def _compile_llguidance(self, grammar: str, cache_key: str) -> Any:
+    def _compile_llguidance(self, constraint: GrammarConstraint, cache_key: str) -> Any:
         """A token-mask processor for an llguidance grammar; the matcher is cached by key."""
         from assistant.engine import llama_grammar  # llguidance loads only when asked for
 
-        key = "llg:" + (cache_key or grammar)
-        if key not in self._grammars:
+        key = "llg:" + (cache_key or constraint.llguidance or constraint.lark)
+        matcher = self._cached(key)
+        if matcher is None:
             if self._llg_tokenizer is None:
                 self._llg_tokenizer = llama_grammar.llguidance_tokenizer(self._llm._model.vocab)
-            self._grammars[key] = llama_grammar.llguidance_matcher(self._llg_tokenizer, grammar)
-        return llama_grammar.TokenMaskProcessor(self._grammars[key], self._n_vocab)
+            grammar = constraint.llguidance or llama_grammar.lark_to_llguidance(constraint.lark)
+            matcher = llama_grammar.llguidance_matcher(self._llg_tokenizer, grammar)
+            self._remember(key, matcher)
+        return llama_grammar.TokenMaskProcessor(matcher, self._n_vocab)
+
+    def _cached(self, key: str) -> Any:
+        found = self._grammars.get(key)
+        if found is not None:
+            self._grammars.move_to_end(key)
+        return found
+
+    def _remember(self, key: str, grammar: Any) -> None:
+        self._grammars[key] = grammar
+        while len(self._grammars) > GRAMMAR_CACHE_SIZE:
+            self._grammars.popitem(last=False)
 
     def _run(
         self,
@@ -525,5 +556,5 @@ def _take_chars(held: list[Token], count: int) -> list[Token]:
 
 
 def default_threads() -> int:
-    """Threads llama.cpp uses when none is set: the CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Threads the engine uses when none is set: one per physical core it may run on."""
+    return physical_cores()

@@ -98,6 +98,22 @@ def llguidance_tokenizer(vocab: Any) -> llguidance.LLTokenizer:
     return tokenizer
 
 
+def lark_to_llguidance(lark: str) -> str:
+    """A grammar in llguidance's Lark dialect, serialised for its matcher.
+
+    Raises:
+        GrammarError: llguidance cannot read or compile it.
+    """
+    try:
+        grammar = llguidance.grammar_from("lark", lark)
+    except ValueError as exc:
+        raise GrammarError(f"The Lark grammar could not be read: {exc}") from exc
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    if is_error:
+        raise GrammarError(f"llguidance could not compile the grammar: {messages[0]}")
+    return grammar
+
+
 def llguidance_matcher(tokenizer: llguidance.LLTokenizer, grammar: str) -> llguidance.LLMatcher:
     """Build (compile) an llguidance matcher for a serialised grammar.
 

@@ -10,6 +10,11 @@ skipped)::
 ``id`` (optional, default ``line-N``), ``question`` and ``answer`` are text. ``source`` (optional)
 is the expected document's file name; ``passage`` (optional) is a phrase the expected passage
 contains. Without ``source`` an item counts for answer scoring only.
+
+For answer accuracy (:mod:`~assistant.evaluation.accuracy`) an item names its ``fact``: the short
+span a right answer must contain, or a list of equivalent spans (``["ten years", "10 years"]``),
+compared after :func:`normalize_fact`. An item with ``"unanswerable": true`` asks something the
+documents do not hold; the right reply says so.
 """
 
 from __future__ import annotations
@@ -22,10 +27,34 @@ from pathlib import Path
 
 from assistant.errors import EvaluationError
 
+_DATA = Path(__file__).resolve().parent / "data"
 #: The gold set shipped with Enclave, over its own ``docs/`` (the GUI's sample library).
-SAMPLE_GOLD = Path(__file__).resolve().parent / "data" / "sample_gold.jsonl"
+SAMPLE_GOLD = _DATA / "sample_gold.jsonl"
+#: The answer gold set: 40 answerable and 10 unanswerable questions over :data:`EVAL_CORPUS`.
+ANSWER_GOLD = _DATA / "answer_gold.jsonl"
+#: Five documents written for the answer gold set, one per format (scripts/make_eval_corpus.py).
+EVAL_CORPUS = _DATA / "corpus"
 
 _MARKUP = re.compile(r"[*_`]+")
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_FACT_NOISE = re.compile(r"[^\w.:%\u00b0/-]+")
+
+
+def normalize_fact(text: str) -> str:
+    """The form in which a gold fact is looked for in an answer: lower case, thousands
+    separators dropped (``148,000`` = ``148000``), punctuation other than ``. : % ° / -`` made
+    a space, spaces collapsed, and full stops at word ends dropped."""
+    lowered = _THOUSANDS.sub("", text.lower())
+    words = _FACT_NOISE.sub(" ", lowered).split()
+    return " ".join(word.rstrip(".") for word in words)
+
+
+def holds_fact(text: str, facts: tuple[str, ...]) -> bool:
+    """Whether ``text`` contains any of ``facts`` (whole words, after :func:`normalize_fact`)."""
+    padded = f" {normalize_fact(text)} "
+    return any(f" {normalize_fact(fact)} " in padded for fact in facts if fact.strip())
 
 
 def normalize(text: str) -> str:
@@ -45,6 +74,8 @@ class GoldItem:
         source: the file name of the document that holds the answer, ``""`` when not given.
         passage: a phrase the answering passage contains, ``""`` when any passage of ``source``
             counts.
+        facts: spans a right answer contains (any one), empty when not given.
+        unanswerable: the documents do not answer the question.
     """
 
     id: str
@@ -52,6 +83,8 @@ class GoldItem:
     answer: str
     source: str = ""
     passage: str = ""
+    facts: tuple[str, ...] = ()
+    unanswerable: bool = False
 
     def matches(self, document_name: str, text: str) -> bool:
         """Whether a retrieved passage is this item's expected source."""
@@ -104,6 +137,10 @@ def _item(path: Path, number: int, line: str, seen: set[str]) -> GoldItem:
     if not isinstance(data, dict):
         raise EvaluationError(f"{where} must be a JSON object with question and answer.")
     fields: dict[str, str] = {}
+    facts = _facts(where, data.get("fact", []))
+    unanswerable = data.get("unanswerable", False)
+    if not isinstance(unanswerable, bool):
+        raise EvaluationError(f"{where}: 'unanswerable' must be true or false.")
     for key in ("id", "question", "answer", "source", "passage"):
         value = data.get(key, "")
         if not isinstance(value, str):
@@ -112,12 +149,14 @@ def _item(path: Path, number: int, line: str, seen: set[str]) -> GoldItem:
     for key in ("question", "answer"):
         if not fields[key]:
             raise EvaluationError(f"{where}: {key!r} is missing or empty.")
-    unknown = sorted(set(data) - {"id", "question", "answer", "source", "passage"})
+    unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise EvaluationError(
-            f"{where}: unknown field(s) {', '.join(unknown)}; the fields are id, question, "
-            "answer, source and passage."
+            f"{where}: unknown field(s) {', '.join(unknown)}; the fields are "
+            f"{', '.join(FIELDS[:-1])} and {FIELDS[-1]}."
         )
+    if unanswerable and (facts or fields["source"]):
+        raise EvaluationError(f"{where}: an unanswerable item has no fact and no source.")
     item_id = fields["id"] or f"line-{number}"
     if item_id in seen:
         raise EvaluationError(f"{where}: the id {item_id!r} is used twice.")
@@ -128,4 +167,17 @@ def _item(path: Path, number: int, line: str, seen: set[str]) -> GoldItem:
         answer=fields["answer"],
         source=fields["source"],
         passage=fields["passage"],
+        facts=facts,
+        unanswerable=unanswerable,
     )
+
+
+FIELDS = ("id", "question", "answer", "source", "passage", "fact", "unanswerable")
+
+
+def _facts(where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise EvaluationError(f"{where}: 'fact' must be a text or a list of texts.")
+    return tuple(v.strip() for v in value)

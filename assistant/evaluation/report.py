@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant.config import Paths
 from assistant.errors import EvaluationError
+from assistant.evaluation.accuracy import AnswerCheck, summarize
 from assistant.evaluation.answers import AnswerScore
 from assistant.evaluation.metrics import Distribution
 from assistant.evaluation.retrieval import RECALL_KS, RankedItem, RetrievalScores
@@ -42,6 +43,7 @@ class EvalReport:
             gold set path and SHA-256, seconds taken.
         answers: each item's answer score (empty when answers were not scored).
         retrieval: each mode's ranks (empty when retrieval was not scored).
+        accuracy: each generated answer, checked (empty when answers were not generated).
     """
 
     label: str
@@ -50,6 +52,7 @@ class EvalReport:
     setup: dict[str, Any] = field(default_factory=dict)
     answers: tuple[AnswerScore, ...] = ()
     retrieval: tuple[RetrievalScores, ...] = ()
+    accuracy: tuple[AnswerCheck, ...] = ()
 
     # --- summaries ------------------------------------------------------------------------
 
@@ -85,6 +88,8 @@ class EvalReport:
                 "source_in_context": _share([a.source_in_context for a in self.answers]),
                 "refused": sum(a.refused for a in self.answers),
             }
+        if self.accuracy:
+            out["accuracy"] = summarize(self.accuracy)
         if self.retrieval:
             out["retrieval"] = {
                 r.mode: {
@@ -109,6 +114,7 @@ class EvalReport:
             "summary": self.summary(),
             "answers": [asdict(a) for a in self.answers],
             "retrieval": {r.mode: [asdict(i) for i in r.items] for r in self.retrieval},
+            "accuracy": [asdict(c) for c in self.accuracy],
         }
 
     @classmethod
@@ -135,6 +141,7 @@ class EvalReport:
                 RetrievalScores(mode, tuple(RankedItem(**i) for i in items))
                 for mode, items in data.get("retrieval", {}).items()
             )
+            accuracy = tuple(AnswerCheck(**c) for c in data.get("accuracy", []))
             return cls(
                 label=str(data["label"]),
                 created=str(data["created"]),
@@ -142,6 +149,7 @@ class EvalReport:
                 setup=dict(data.get("setup", {})),
                 answers=answers,
                 retrieval=retrieval,
+                accuracy=accuracy,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EvaluationError(f"The evaluation report is damaged ({exc}).") from exc
@@ -234,6 +242,8 @@ def render(report: EvalReport, *, worst: int = 5) -> str:
                 f"    {a.id:<22} CE {a.cross_entropy:6.3f}  PPL {a.perplexity:8.2f}  "
                 f"least likely: {tokens}{where}"
             )
+    if report.accuracy:
+        lines += ["", *_render_accuracy(report)]
     if report.retrieval:
         header = "".join(f"{'R@' + str(k):>7}" for k in RECALL_KS)
         lines += ["", "Retrieval scoring (higher is better)"]
@@ -243,6 +253,33 @@ def render(report: EvalReport, *, worst: int = 5) -> str:
             lines.append(f"  {r.mode:<9}{recall}{r.mrr:7.3f}{r.ndcg10:9.3f}")
         lines.append(f"  ({len(report.retrieval[0].items)} items with an expected source)")
     return "\n".join(lines)
+
+
+def _render_accuracy(report: EvalReport) -> list[str]:
+    s = summarize(report.accuracy)
+
+    def pct(value: float | None) -> str:
+        return f"{value:.0%}" if value is not None else "-"
+
+    lines = [
+        f"Answer accuracy: {report.model} ({s['answerable']} answerable, {s['unanswerable']} "
+        "unanswerable; greedy decoding)",
+        f"  answer holds the fact        {pct(s['holds_fact'])}",
+        f"  shown quote holds it         {pct(s['source_holds_fact'])}",
+        f"  abstained when unanswerable  {pct(s['abstention'])}",
+        f"  quotes verbatim in passage   {pct(s['quotes_verified'])}",
+        f"  time to first token (median) {s['first_token_s_median']} s; "
+        f"{s['tokens_per_second_median']} tokens/s; prompt {s['prompt_tokens_median']} tokens",
+    ]
+    wrong = [c for c in report.accuracy if not c.correct]
+    if wrong:
+        lines.append(f"  not right ({len(wrong)}):")
+        for check in wrong:
+            answer = " ".join(check.answer.split())
+            answer = answer if len(answer) <= 70 else answer[:67] + "..."
+            why = "answered" if check.unanswerable else ("abstained" if check.abstained else "")
+            lines.append(f"    {check.id:<22} {why:<10} {answer}")
+    return lines
 
 
 def render_comparison(reports: list[EvalReport]) -> str:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from assistant.engine.base import GenerationOptions
 from assistant.errors import EvaluationError
+from assistant.evaluation.accuracy import AnswerCheck, check_answers
 from assistant.evaluation.answers import AnswerScore, Context, Retriever, Scorer, score_answers
 from assistant.evaluation.gold import GoldSet
 from assistant.evaluation.plot import MAX_RUNS, plot_reports
@@ -23,6 +25,8 @@ from assistant.knowledge.prompt import AnswerSettings
 from assistant.knowledge.search import SearchMode
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+#: Tokens an answer may take in the accuracy check: a factoid answer needs far fewer.
+ACCURACY_MAX_TOKENS = 160
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class EvalPlan:
         max_tokens: the answer budget the prompt is fitted around (``generation.max_tokens``).
         system_prompt: the plain-chat system prompt (``context=none``).
         label: the run's name in comparisons.
+        accuracy: also generate each answer as the app would and check it (needs the model and
+            gold items with a ``fact`` or ``unanswerable``).
+        settings: how answers are written (the app's defaults when ``None``).
     """
 
     collection: str
@@ -49,6 +56,8 @@ class EvalPlan:
     max_tokens: int = 512
     system_prompt: str = ""
     label: str = ""
+    accuracy: bool = True
+    settings: AnswerSettings | None = None
 
 
 def evaluate(
@@ -105,9 +114,20 @@ def evaluate(
         answers = score_answers(
             gold.items, scorer, knowledge if plan.context is Context.RETRIEVED else None,
             context=plan.context, collection=plan.collection, top_k=plan.top_k,
-            max_tokens=plan.max_tokens, settings=AnswerSettings(),
+            max_tokens=plan.max_tokens, settings=plan.settings or AnswerSettings(),
             system_prompt=plan.system_prompt, on_item=progress("answers"),
         )  # fmt: skip
+    checks: list[AnswerCheck] = []
+    if plan.accuracy and engine is not None and knowledge is not None:
+        generator = engine()
+        checks = check_answers(
+            gold.items, generator, knowledge, collection=plan.collection, top_k=plan.top_k,
+            options=GenerationOptions(max_tokens=min(plan.max_tokens, ACCURACY_MAX_TOKENS)),
+            settings=plan.settings, on_item=progress("accuracy"),
+        )  # fmt: skip
+        if not model:
+            on_disk = bool(generator.info.path) and Path(generator.info.path).is_file()
+            model = Path(generator.info.path).name if on_disk else generator.info.name
     return EvalReport(
         label=plan.label or model or "retrieval",
         created=created,
@@ -126,6 +146,7 @@ def evaluate(
         },
         answers=tuple(answers),
         retrieval=tuple(retrieval),
+        accuracy=tuple(checks),
     )
 
 

@@ -161,10 +161,35 @@ class Transcript(QTextBrowser):
             cursor.insertFragment(
                 QTextDocumentFragment.fromMarkdown(safe_markdown(text), _MARKDOWN)
             )
+        if message.is_answer:
+            self._insert_evidence(cursor, message)
         if message.is_answer and message.citations:
             self._link_citations(index, body_start, cursor.position())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         self._spans.append((start, cursor.position(), index))
+
+    def _insert_evidence(self, cursor: QTextCursor, message: MessageView) -> None:
+        """The verbatim quote under an answer (its ``[n]`` opens the page), or the warning that
+        no passage says what the answer says."""
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        for quote in message.quotes:
+            cursor.insertBlock()
+            fmt = QTextCharFormat()
+            fmt.setFontItalic(True)
+            cursor.insertText(f"\u201c{quote.text}\u201d", fmt)
+            where = QTextCharFormat()
+            where.setForeground(muted)
+            cursor.insertText(f"  \u2014 {quote.location} [{quote.source}]", where)
+        if message.supported is False:
+            cursor.insertBlock()
+            warn = QTextCharFormat()
+            warn.setFontItalic(True)
+            warn.setForeground(muted)
+            cursor.insertText(
+                "No sentence of your documents says this: treat it as not answered, and check "
+                "the sources before relying on it.",
+                warn,
+            )
 
     def _insert_tokens(
         self, cursor: QTextCursor, index: int, tokens: tuple[TokenView, ...], base: QTextCharFormat

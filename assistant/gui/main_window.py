@@ -434,10 +434,18 @@ class MainWindow(QMainWindow):
         self.open_citation(citation)
 
     def open_citation(self, citation: CitationView) -> None:
-        """Open the document viewer at the cited page with the passage highlighted."""
+        """Open the document viewer at the cited page with the passage highlighted, and the
+        selected answer's verbatim quote from it highlighted inside the passage."""
         if self.viewer is None:
             self.viewer = DocumentViewer(self.knowledge, self)
-        self.viewer.open_citation(citation)
+        messages = self.chat.transcript.messages
+        index = self.selected_answer
+        quote = (
+            messages[index].quote_for(citation.number)
+            if index is not None and index < len(messages)
+            else None
+        )
+        self.viewer.open_citation(citation, quote)
 
     # --- library ------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """What the window shows of a conversation: messages, their tokens and their citations.
 
-Plain, frozen values built from the conversation store's messages (``meta["tokens"]`` and
-``meta["citations"]``), so a saved conversation shows token confidence and sources exactly as it
-did while it streamed. This module imports no Qt: it is the GUI's model, testable without a
-display.
+Plain, frozen values built from the conversation store's messages (``meta["tokens"]``,
+``meta["citations"]`` and ``meta["quotes"]``), so a saved conversation shows token confidence,
+sources and quotes exactly as it did while it streamed. This module imports no Qt: it is the
+GUI's model, testable without a display.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.chat.citations import SavedCitation
+from assistant.chat.citations import SavedCitation, SavedQuote
 from assistant.chat.store import Message
 from assistant.engine.base import Role, Token
 
@@ -81,6 +81,9 @@ class MessageView:
     citations: tuple[CitationView, ...] = ()
     tokens_per_second: float = 0.0
     finish_reason: str | None = None
+    quotes: tuple[SavedQuote, ...] = ()
+    supported: bool | None = None
+    abstained: bool = False
 
     @property
     def is_answer(self) -> bool:
@@ -92,6 +95,10 @@ class MessageView:
 
     def citation(self, number: int) -> CitationView | None:
         return next((c for c in self.citations if c.number == number), None)
+
+    def quote_for(self, number: int) -> SavedQuote | None:
+        """The verbatim quote from source ``number``, if the answer has one."""
+        return next((q for q in self.quotes if q.source == number and q.verified), None)
 
     @classmethod
     def from_message(cls, message: Message) -> MessageView:
@@ -106,6 +113,12 @@ class MessageView:
             for view in (CitationView.from_meta(item) for item in meta.get("citations") or ())
             if view is not None
         )
+        quotes = tuple(
+            view
+            for view in (SavedQuote.from_meta(item) for item in meta.get("quotes") or ())
+            if view is not None
+        )
+        supported = meta.get("supported")
         speed = meta.get("tokens_per_second") or 0.0
         return cls(
             role=message.role,
@@ -116,6 +129,9 @@ class MessageView:
             citations=citations,
             tokens_per_second=float(speed) if isinstance(speed, int | float) else 0.0,
             finish_reason=meta.get("finish_reason"),
+            quotes=quotes,
+            supported=supported if isinstance(supported, bool) else None,
+            abstained=bool(meta.get("abstained", False)),
         )
 
 

@@ -26,11 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.chat.citations import SavedQuote
 from assistant.errors import AssistantError, DocumentNotFoundError
 from assistant.gui.transcript import CitationView
 from assistant.knowledge.records import Chunk
 
-HIGHLIGHT = QColor(255, 214, 10, 150)
+HIGHLIGHT = QColor(255, 214, 10, 110)
+#: The verbatim quote inside the cited passage: a stronger mark over the passage's.
+QUOTE_HIGHLIGHT = QColor(255, 150, 0, 170)
 
 
 class ChunkSource(Protocol):
@@ -109,6 +112,7 @@ class DocumentViewer(QDialog):
         self._source = source
         self._pages = DocumentPages({})
         self._citation: CitationView | None = None
+        self._quote: SavedQuote | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel()
         self.title.setWordWrap(True)
@@ -135,9 +139,11 @@ class DocumentViewer(QDialog):
         layout.addWidget(self.note)
         self.page: int | None = None
 
-    def open_citation(self, citation: CitationView) -> None:
-        """Show the cited page with the passage highlighted, and raise the window."""
+    def open_citation(self, citation: CitationView, quote: SavedQuote | None = None) -> None:
+        """Show the cited page with the passage highlighted, the answer's verbatim quote from it
+        (when there is one) highlighted more strongly inside it, and raise the window."""
         self._citation = citation
+        self._quote = quote
         self.setWindowTitle(f"Source [{citation.number}] — {citation.document_name}")
         self.title.setText(f"<b>{citation.location}</b><br><small>{citation.path}</small>")
         self.note.clear()
@@ -179,15 +185,13 @@ class DocumentViewer(QDialog):
         if citation is not None and page == citation.page:
             span = find_passage(text, citation.quote)
             if span is not None:
-                cursor = QTextCursor(self.text.document())
-                cursor.setPosition(_utf16(text, span[0]))
-                cursor.setPosition(_utf16(text, span[1]), QTextCursor.MoveMode.KeepAnchor)
-                selection = QTextEdit.ExtraSelection()
-                selection.cursor = cursor
-                fmt = QTextCharFormat()
-                fmt.setBackground(HIGHLIGHT)
-                selection.format = fmt
-                selections.append(selection)
+                selections.append(self._mark(text, span, HIGHLIGHT))
+                quote = self._quote
+                inner = find_passage(text[span[0] : span[1]], quote.text) if quote else None
+                if inner is not None:
+                    selections.append(
+                        self._mark(text, (span[0] + inner[0], span[0] + inner[1]), QUOTE_HIGHLIGHT)
+                    )
                 # Scroll the passage into view, then put the caret at its start.
                 end = QTextCursor(self.text.document())
                 end.setPosition(_utf16(text, span[1]))
@@ -199,7 +203,25 @@ class DocumentViewer(QDialog):
                 self.text.ensureCursorVisible()
         self.text.setExtraSelections(selections)
 
+    def _mark(self, text: str, span: tuple[int, int], colour: QColor) -> QTextEdit.ExtraSelection:
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(_utf16(text, span[0]))
+        cursor.setPosition(_utf16(text, span[1]), QTextCursor.MoveMode.KeepAnchor)
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor = cursor
+        fmt = QTextCharFormat()
+        fmt.setBackground(colour)
+        selection.format = fmt
+        return selection
+
     def highlighted_text(self) -> str:
         """The text currently highlighted as the cited passage (``""`` when none)."""
         selections = self.text.extraSelections()
         return selections[0].cursor.selectedText().replace("\u2029", "\n") if selections else ""
+
+    def highlighted_quote(self) -> str:
+        """The text highlighted as the answer's verbatim quote (``""`` when none)."""
+        selections = self.text.extraSelections()
+        if len(selections) < 2:
+            return ""
+        return " ".join(selections[1].cursor.selectedText().replace("\u2029", "\n").split())

@@ -9,14 +9,24 @@ When retrieval found nothing relevant the answer says so ("I found nothing in yo
 about ...") without calling the model: a small model given unrelated passages tends to answer
 from them anyway.
 
+Every answer that the model gives from passages comes with a verbatim quote, checked against
+its passage before anyone sees it (:class:`~.grounded.Quote`): in the default
+:attr:`~.prompt.AnswerFormat.ATTRIBUTED` format the model answers (its citation numbers held to
+the sources' by an llguidance grammar, where the engine enforces one) and the source sentence
+that says what it answered is quoted (:mod:`~.attribution`); an answer no sentence supports is
+marked ``supported=False``. In :attr:`~.prompt.AnswerFormat.QUOTE_FIRST` a grammar makes the
+model quote first (:func:`~.grounded.answer_grammar`). An answer that says the documents do not
+say is ``abstained``.
+
 This module imports nothing heavy; the engine is passed in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.engine.base import (
     CancelToken,
@@ -25,10 +35,21 @@ from assistant.engine.base import (
     FinishReason,
     GenerationOptions,
     GenerationStats,
+    GrammarConstraint,
     Token,
 )
+from assistant.knowledge.attribution import attribute, missing_specifics
 from assistant.knowledge.citations import Citation, extract_citations
+from assistant.knowledge.grounded import (
+    Quote,
+    answer_grammar,
+    citation_grammar,
+    parse_reply,
+    says_not_in_documents,
+    verify_quote,
+)
 from assistant.knowledge.prompt import (
+    AnswerFormat,
     AnswerSettings,
     Source,
     build_messages,
@@ -43,6 +64,7 @@ __all__ = [
     "AnswerStream",
     "AnswerTimings",
     "Citation",
+    "Quote",
     "Source",
     "answer",
     "build_messages",
@@ -69,8 +91,8 @@ class AnswerResult:
 
     Attributes:
         question: what was asked.
-        text: the answer as shown to the user.
-        citations: the sources it relies on, in order of first mention.
+        text: the answer as shown to the user (for a quote-first reply, its answer part).
+        citations: the sources it relies on, in order of first mention (the quoted one first).
         sources: the passages given to the model (empty when it was not called).
         hits: everything retrieval returned.
         refused: True when nothing relevant was found and the model was not called.
@@ -79,6 +101,13 @@ class AnswerResult:
         stats: the engine's generation statistics (``None`` when it was not called).
         finish_reason: why generation stopped (``None`` when it was not called).
         timings: where the time went.
+        quotes: the verbatim quotes that back the answer, each checked against its passage.
+        abstained: the answer says the documents do not say.
+        supported: ``False`` when no sentence of the sources holds what the answer says
+            (``None`` when not checked: refused, abstained, or stopped).
+        reply: the model's reply as generated (``text`` may be only a part of it).
+        unmatched: specific words of the question (a year, a name, a day) that the quoted
+            passage does not mention: the answer found there is about something else.
     """
 
     question: str
@@ -92,6 +121,23 @@ class AnswerResult:
     stats: GenerationStats | None = None
     finish_reason: FinishReason | None = None
     timings: AnswerTimings = field(default_factory=AnswerTimings)
+    quotes: tuple[Quote, ...] = ()
+    abstained: bool = False
+    supported: bool | None = None
+    reply: str = ""
+    unmatched: tuple[str, ...] = ()
+
+    @property
+    def answered(self) -> bool:
+        """Whether the user gets an answer from the documents (not a refusal, not "the
+        documents do not say", not an answer the sources do not support)."""
+        return not self.refused and not self.abstained and self.supported is not False
+
+    @property
+    def quoted_sources(self) -> tuple[Source, ...]:
+        """The sources the quotes come from, in quote order."""
+        by_number = {source.number: source for source in self.sources}
+        return tuple(by_number[q.source] for q in self.quotes if q.source in by_number)
 
 
 class AnswerStream:
@@ -168,32 +214,23 @@ class AnswerStream:
             history=self._history,
         )
         prompt_s = time.perf_counter() - start
+        options = self._constrained(self._options, sources)
         stats = GenerationStats()
         tokens: list[Token] = []
         first: float | None = None
         generation_start = time.perf_counter()
         try:
-            for token in self._engine.stream(
-                messages, self._options, cancel=self._cancel, stats=stats
-            ):
+            for token in self._engine.stream(messages, options, cancel=self._cancel, stats=stats):
                 if first is None:
                     first = time.perf_counter() - generation_start
                 tokens.append(token)
                 yield token
         finally:
-            text = "".join(t.text for t in tokens).strip()
-            citations, invalid = extract_citations(
-                text, sources, fallback=self._settings.fallback_citations
-            )
+            reply = "".join(t.text for t in tokens).strip()
+            finished = stats.finish_reason is not FinishReason.CANCELLED
             end = time.perf_counter()
-            self._result = AnswerResult(
-                question=self._question,
-                text=text,
-                citations=tuple(citations),
-                sources=tuple(sources),
-                hits=self._hits,
-                refused=False,
-                invalid_citations=tuple(invalid),
+            self._result = replace(
+                self._read(reply, sources, checked=finished),
                 tokens=tuple(tokens),
                 stats=stats,
                 finish_reason=stats.finish_reason,
@@ -204,6 +241,87 @@ class AnswerStream:
                     total_s=end - start,
                 ),
             )
+
+    def _constrained(
+        self, options: GenerationOptions, sources: Sequence[Source]
+    ) -> GenerationOptions:
+        """The options with the format's grammar, where the engine enforces llguidance ones."""
+        if not sources or not getattr(self._engine, "supports_llguidance", False):
+            return options  # free text; the reply is checked all the same
+        numbered = [(source.number, source.text) for source in sources]
+        if self._settings.answer_format is AnswerFormat.QUOTE_FIRST:
+            lark = answer_grammar(numbered)
+        else:
+            lark = citation_grammar([number for number, _ in numbered])
+        key = "grounded:" + hashlib.sha256(lark.encode("utf-8")).hexdigest()
+        return replace(options, grammar=GrammarConstraint(gbnf="", cache_key=key, lark=lark))
+
+    def _read(self, reply: str, sources: Sequence[Source], *, checked: bool) -> AnswerResult:
+        """The finished answer: its text, quotes and citations, from the model's reply."""
+        by_number = {source.number: source for source in sources}
+        quotes: list[Quote] = []
+        supported: bool | None = None
+        unsupported_words: tuple[str, ...] = ()
+        if self._settings.answer_format is AnswerFormat.QUOTE_FIRST:
+            parsed = parse_reply(reply)
+            text = parsed.answer if parsed.shaped else reply
+            abstained = parsed.abstained or says_not_in_documents(text)
+            quoted = by_number.get(parsed.quote_source or 0)
+            if quoted is not None and parsed.quote.strip():
+                quotes.append(verify_quote(quoted.number, parsed.quote, quoted.hit.text))
+        else:
+            text = reply
+            abstained = says_not_in_documents(text)
+            if checked and not abstained and text:
+                cited, _ = extract_citations(text, sources, fallback=0)
+                found = attribute(
+                    text,
+                    self._question,
+                    [(source.number, source.text) for source in sources],
+                    prefer=[c.number for c in cited],
+                )
+                if found is not None:
+                    source = by_number[found.source]
+                    quote = verify_quote(found.source, found.text, source.hit.text)
+                    if quote.verified and found.support > 0:  # a sentence that says nothing
+                        quotes.append(quote)  # of the answer is no quote
+                    hit = source.hit
+                    missing = missing_specifics(
+                        self._question, f"{hit.document_name}\n{hit.heading}\n{hit.text}"
+                    )
+                    supported = not missing and found.supports(self._settings.min_support)
+                    unsupported_words = tuple(missing)
+        citations, invalid = extract_citations(
+            text, sources, fallback=0 if abstained else self._settings.fallback_citations
+        )
+        if quotes and not abstained:
+            citations = _quoted_first(citations, quotes, sources)
+        return AnswerResult(
+            question=self._question,
+            text=text,
+            citations=tuple(citations),
+            sources=tuple(sources),
+            hits=self._hits,
+            refused=False,
+            invalid_citations=tuple(invalid),
+            quotes=tuple(quotes),
+            abstained=abstained,
+            supported=supported,
+            reply=reply,
+            unmatched=unsupported_words,
+        )
+
+
+def _quoted_first(
+    citations: Sequence[Citation], quotes: Sequence[Quote], sources: Sequence[Source]
+) -> list[Citation]:
+    """The citations with the quoted sources first, cited; the fallback list (nothing cited by
+    number) gives way to the quoted source alone."""
+    quoted = [q.source for q in quotes]
+    by_number = {source.number: source for source in sources}
+    kept = [c for c in citations if c.cited and c.number not in quoted]
+    head, _ = extract_citations(" ".join(f"[{n}]" for n in quoted), [by_number[n] for n in quoted])
+    return [*head, *kept]
 
 
 def stream_answer(

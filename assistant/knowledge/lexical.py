@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from assistant.knowledge.db import Database
 from assistant.knowledge.records import Chunk
+from assistant.knowledge.terms import TermWeights
 
 #: Words too common to say anything about relevance; dropped from lexical queries.
 STOPWORDS = frozenset(
@@ -28,21 +29,24 @@ STOPWORDS = frozenset(
     most my no nor not now of off on once only or other our ours out over own same she should so
     some such than that the their theirs them then there these they this those through to too
     under until up very was we were what when where which while who whom why will with would you
-    your yours tell say said please give show find list document documents""".split()
+    your yours tell say said please give show find list document documents many much often
+    whose""".split()
 )
 
 _TERM = re.compile(r"\S+")
 _EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")
+_POSSESSIVE = re.compile(r"['\u2019]s$")
 
 
 def query_terms(query: str) -> list[str]:
     """The content words of a query, lower-cased, punctuation trimmed from their ends.
 
-    Inner punctuation stays (``ab-1234/x``), stopwords go, duplicates go.
+    Inner punctuation stays (``ab-1234/x``), a possessive ``'s`` goes (``orion's`` is
+    ``orion``), stopwords go, duplicates go.
     """
     terms: list[str] = []
     for raw in _TERM.findall(query):
-        term = _EDGE_PUNCTUATION.sub("", raw).lower()
+        term = _POSSESSIVE.sub("", _EDGE_PUNCTUATION.sub("", raw).lower())
         if (
             term
             and term not in STOPWORDS
@@ -151,6 +155,31 @@ class LexicalIndex:
         with self._db.reading() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [LexicalMatch(row["id"], -float(row["rank"])) for row in rows]
+
+    def term_weights(self, terms: Sequence[str], collection: str) -> TermWeights:
+        """Each term's rarity among the collection's passages (see :mod:`.terms`).
+
+        One full-text count per term, stemmed by FTS5 as the index was: a few milliseconds.
+        """
+        counts: dict[str, int] = {}
+        with self._db.reading() as conn:
+            total = int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)
+                ).fetchone()[0]
+            )
+            for term in terms:
+                expression = match_expression(term)
+                if expression is None:
+                    continue
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM chunks_fts "
+                    "JOIN chunks ON chunks.rowid = chunks_fts.rowid "
+                    "WHERE chunks_fts MATCH ? AND chunks.collection = ?",
+                    (expression, collection),
+                ).fetchone()
+                counts[term] = int(row[0])
+        return TermWeights.from_counts(counts, total)
 
     def fetch(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         """The stored chunks with these ids (missing ids are left out)."""

@@ -14,12 +14,16 @@ name that embeddings blur).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.engine.base import ChatMessage, Engine, Role
 from assistant.errors import ContextOverflowError
+from assistant.knowledge.grounded import flatten, sentence_spans
+from assistant.knowledge.lexical import query_terms
 from assistant.knowledge.search import SearchHit
+from assistant.knowledge.terms import coverage
 
 DEFAULT_INSTRUCTIONS = (
     "You are Enclave, a careful assistant. Answer the user's question using only the numbered "
@@ -29,6 +33,33 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 REFUSAL_TEMPLATE = "I found nothing in your documents about \u201c{topic}\u201d."
+
+#: For :attr:`AnswerFormat.QUOTE_FIRST`: the reply shape :func:`~.grounded.answer_grammar`
+#: enforces, in words the model can follow.
+QUOTE_FIRST_INSTRUCTIONS = (
+    "You are Enclave, a careful assistant. Answer the user's question using only the numbered "
+    "sources below, which are passages from the user's documents. First copy, word for word, "
+    "the sentence of a source that answers the question, then give its number. Then answer in "
+    "one short sentence citing that source.\n"
+    "Reply in exactly this form:\n"
+    'Quote: "the sentence, copied word for word" [n]\n'
+    "Answer: a short answer [n].\n"
+    "If no source answers the question, reply only: Answer: The documents do not say."
+)
+
+
+class AnswerFormat(enum.StrEnum):
+    """How an answer from documents is written and checked (measured in docs/benchmarks.md).
+
+    ``ATTRIBUTED``: the model answers in its own words, citing sources by number (the numbers
+    it may write are held to those of the sources by a grammar); the sentence of the sources
+    that says what the answer says is then found (:mod:`~.attribution`) and shown as the quote.
+    ``QUOTE_FIRST``: a grammar makes the model copy a sentence of one source first, then answer
+    citing it (:func:`~.grounded.answer_grammar`).
+    """
+
+    ATTRIBUTED = "attributed"
+    QUOTE_FIRST = "quote-first"
 
 
 @dataclass(frozen=True)
@@ -45,19 +76,39 @@ class AnswerSettings:
             contain to count as relevant on its own.
         max_sources: at most this many passages go into the prompt.
         fallback_citations: sources cited when the model cites none.
-        instructions: the system prompt's instructions, before the sources.
+        instructions: the system prompt's instructions, before the sources; ``""`` for the
+            format's own.
+        answer_format: how the answer is written and its quote found.
+        window_words: each passage is shown to the model as a window of about this many words
+            around its best-matching sentences (:func:`passage_window`); 0 shows it whole.
+        min_support: an answer whose best source sentence holds less than this share of what
+            the answer says (:attr:`~.attribution.Attribution.support`) is marked unsupported.
     """
 
     min_similarity: float = 0.30
     min_term_coverage: float = 0.5
     max_sources: int = 6
     fallback_citations: int = 3
-    instructions: str = DEFAULT_INSTRUCTIONS
+    instructions: str = ""
+    answer_format: AnswerFormat = AnswerFormat.ATTRIBUTED
+    window_words: int = 0
+    min_support: float = 0.35
+
+    @property
+    def system_instructions(self) -> str:
+        """The instructions the prompt uses."""
+        if self.instructions:
+            return self.instructions
+        if self.answer_format is AnswerFormat.QUOTE_FIRST:
+            return QUOTE_FIRST_INSTRUCTIONS
+        return DEFAULT_INSTRUCTIONS
 
 
 @dataclass(frozen=True)
 class Source:
-    """A passage as numbered in the prompt (``text`` may be cut to fit the context)."""
+    """A passage as numbered in the prompt: ``text`` is the part of the passage the model was
+    shown (a window of it, maybe cut to fit the context; the prompt flattens its spaces), and
+    ``hit.text`` the whole passage."""
 
     number: int
     hit: SearchHit
@@ -79,12 +130,46 @@ def refusal_text(question: str) -> str:
     return REFUSAL_TEMPLATE.format(topic=topic)
 
 
+def passage_window(hit: SearchHit, max_words: int, question: str = "") -> str:
+    """The part of a passage a question needs: its best-matching sentence and its neighbours.
+
+    Sentences are scored by the rarity-weighted share of the question's words they hold
+    (:func:`~assistant.knowledge.terms.coverage`); the window grows from the best one towards
+    the better-scoring neighbour until ``max_words`` would be passed (a best sentence longer
+    than that is kept whole: a quote is made of whole clauses). The window is a piece of the
+    passage as stored, line breaks and all; the prompt flattens its spaces. ``max_words <= 0``
+    keeps the whole passage. The question's words are the hit's own (``query_terms``, as
+    searched), else those of ``question``.
+    """
+    text = hit.text
+    if max_words <= 0 or len(text.split()) <= max_words:
+        return text
+    spans = sentence_spans(text)
+    if not spans:
+        return text
+    parts = [text[a:b] for a, b in spans]
+    terms = list(hit.query_terms) or query_terms(question)
+    scores = [coverage(terms, part, hit.term_weights) if terms else 0.0 for part in parts]
+    best = max(range(len(parts)), key=lambda i: (scores[i], -i))
+    low = high = best
+    used = len(parts[best].split())
+    while True:
+        options = [i for i in (low - 1, high + 1) if 0 <= i < len(parts)]
+        options = [i for i in options if used + len(parts[i].split()) <= max_words]
+        if not options:
+            break
+        pick = max(options, key=lambda i: (scores[i], i > best))  # ties: read on, not back
+        used += len(parts[pick].split())
+        low, high = min(low, pick), max(high, pick)
+    return text[spans[low][0] : spans[high][1]]
+
+
 def _source_block(number: int, hit: SearchHit, text: str) -> str:
-    return f"[{number}] {hit.location}\n{text}"
+    return f"[{number}] {hit.location}\n{flatten(text)}"
 
 
 def _system_prompt(settings: AnswerSettings, blocks: Sequence[str]) -> str:
-    return settings.instructions + "\n\nSources:\n\n" + "\n\n".join(blocks)
+    return settings.system_instructions + "\n\nSources:\n\n" + "\n\n".join(blocks)
 
 
 def build_messages(
@@ -130,9 +215,10 @@ def build_messages(
     blocks: list[str] = []
     for hit in hits[: settings.max_sources]:
         number = len(sources) + 1
-        block = _source_block(number, hit, hit.text)
+        shown = passage_window(hit, settings.window_words, question)
+        block = _source_block(number, hit, shown)
         if fits([*blocks, block]):
-            sources.append(Source(number, hit, hit.text))
+            sources.append(Source(number, hit, shown))
             blocks.append(block)
             continue
         if not sources:  # cut the best passage to fit rather than answer from nothing
@@ -140,7 +226,7 @@ def build_messages(
             def first_fits(text: str, best: SearchHit = hit) -> bool:
                 return fits([_source_block(1, best, text)])
 
-            text = _truncate_to_fit(hit.text, first_fits)
+            text = _truncate_to_fit(shown, first_fits)
             if text:
                 sources.append(Source(1, hit, text))
                 blocks.append(_source_block(1, hit, text))

@@ -48,8 +48,9 @@ from assistant.knowledge.records import (
     DocumentStatus,
     KnowledgeSettings,
 )
-from assistant.knowledge.search import RRF_K, SearchHit, term_coverage
+from assistant.knowledge.search import RRF_K, SearchHit
 from assistant.knowledge.store import DenseStore, _ChromaEmbedding, chroma_name
+from assistant.knowledge.terms import coverage as term_coverage
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -394,6 +395,7 @@ def _fuse(
                 lexical_rank=lexical_rank,
                 lexical_score=coverage,
                 term_coverage=term_coverage(terms, f"{heading}\n{text}"),
+                query_terms=tuple(terms),
             )
         )
     return hits

@@ -5,20 +5,22 @@ retrievers that found it of ``1 / (k + rank)`` with ``k = 60`` (Cormack, Clarke 
 SIGIR 2009). RRF needs no score calibration between a cosine similarity and a BM25 value, which
 have nothing in common, and a chunk found by both rises above one found by either alone.
 
-Each hit keeps both raw signals (rank and score from each side) and the share of the query's
-content words that occur in the passage, so callers can judge relevance for themselves.
+Each hit keeps both raw signals (rank and score from each side) and the rarity-weighted share
+of the query's content words that the passage holds (:mod:`.terms`), so callers can judge
+relevance for themselves.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.knowledge.embedder import Embedder
 from assistant.knowledge.lexical import LexicalIndex, LexicalMatch, query_terms
+from assistant.knowledge.terms import TermWeights, coverage
 
 if TYPE_CHECKING:
     from assistant.knowledge.store import DenseMatch, DenseStore
@@ -55,7 +57,10 @@ class SearchHit:
         dense_similarity: cosine similarity to the question, ``None`` when not found there.
         lexical_rank: 1-based rank in the full-text search, ``None`` when not found there.
         lexical_score: BM25 (higher is better), ``None`` when not found there.
-        term_coverage: the share of the query's content words that occur in the passage.
+        term_coverage: the share of the query's content words that the passage holds (by stem),
+            each weighted by its rarity in the collection (:func:`~.terms.coverage`).
+        query_terms: the query's content words, as searched.
+        term_weights: their rarity weights, for choosing the sentences to show (``prompt``).
     """
 
     chunk_id: str
@@ -74,6 +79,8 @@ class SearchHit:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     term_coverage: float = 0.0
+    query_terms: tuple[str, ...] = ()
+    term_weights: TermWeights | None = field(default=None, compare=False, repr=False)
 
     @property
     def location(self) -> str:
@@ -84,14 +91,6 @@ class SearchHit:
         if self.heading:
             parts.append(f'"{self.heading}"')
         return ", ".join(parts)
-
-
-def term_coverage(terms: Sequence[str], text: str) -> float:
-    """The share of ``terms`` (lower-case) found in ``text``, as substrings (so plurals count)."""
-    if not terms:
-        return 0.0
-    lowered = text.lower()
-    return sum(term in lowered for term in terms) / len(terms)
 
 
 class HybridSearcher:
@@ -159,6 +158,7 @@ class HybridSearcher:
         )
         stored = self._lexical.fetch(order)
         terms = query_terms(query)
+        weights = self._lexical.term_weights(terms, collection)
         hits: list[SearchHit] = []
         for chunk_id in order:
             entry = stored.get(chunk_id)
@@ -185,7 +185,9 @@ class HybridSearcher:
                     dense_similarity=similarity,
                     lexical_rank=lexical_rank,
                     lexical_score=bm25,
-                    term_coverage=term_coverage(terms, f"{chunk.heading}\n{chunk.text}"),
+                    term_coverage=coverage(terms, f"{chunk.heading}\n{chunk.text}", weights),
+                    query_terms=tuple(terms),
+                    term_weights=weights,
                 )
             )
             if len(hits) == top_k:

@@ -30,12 +30,14 @@ LIBRARY = {
 GOLD = [
     {"id": "seal", "question": "How often is the pump seal kit replaced?",
      "answer": "Every 2000 hours of operation.", "source": "pumps.txt",
-     "passage": "replaced every 2000 hours"},
+     "passage": "replaced every 2000 hours", "fact": "2000 hours"},
     {"id": "flights", "question": "Who approves flights?",
      "answer": "A director approves flights.", "source": "travel.txt"},
     {"id": "visitors", "question": "What colour badge do visitors wear?",
      "answer": "Visitors wear a red badge.", "source": "security.txt"},
     {"id": "no-source", "question": "What is the capital of France?", "answer": "Paris."},
+    {"id": "hotel-2019", "question": "What were hotel costs refunded up to in 2019?",
+     "answer": "The documents do not say.", "unanswerable": True},
 ]  # fmt: skip
 
 

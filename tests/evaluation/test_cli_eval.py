@@ -45,10 +45,14 @@ def app(paths: Paths, kb: KnowledgeBase) -> FakeApp:
 def test_eval_prints_a_table_and_keeps_the_report(
     app: FakeApp, gold_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # the two items with a fact or marked unanswerable are answered as the app would
+    app.engine.enqueue("The seal kit is replaced every 2000 hours [1].", "120 euros [1].")
     assert _run(app, "--gold", str(gold_file), "--collection", "lib", "--label", "t1") == 0
     out, err = capsys.readouterr()
     assert "Answer scoring: scripted" in out
     assert "hybrid" in out
+    assert "answer holds the fact        100%" in out
+    assert "abstained when unanswerable  100%" in out  # "2019" is in no passage
     saved = sorted((app.paths.home / "evaluations").glob("eval-*"))
     assert [p.suffix for p in saved] == [".json", ".png"]
     assert f"Report: {saved[0]}" in err
@@ -75,7 +79,7 @@ def test_json_output_and_compare(
 def test_a_missing_collection_says_how_to_import_it(
     app: FakeApp, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _run(app) == 2  # the shipped gold set, over the "sample" collection
+    assert _run(app, "--gold", "sample") == 2  # the docs/ gold set, over "sample"
     err = capsys.readouterr().err
     assert "There is no collection 'sample'" in err
     assert "assistant ingest" in err

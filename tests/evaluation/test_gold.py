@@ -9,7 +9,15 @@ import pytest
 
 from assistant.config import source_root
 from assistant.errors import EvaluationError
-from assistant.evaluation.gold import SAMPLE_GOLD, GoldItem, load_gold, normalize
+from assistant.evaluation.gold import (
+    ANSWER_GOLD,
+    EVAL_CORPUS,
+    SAMPLE_GOLD,
+    GoldItem,
+    holds_fact,
+    load_gold,
+    normalize,
+)
 
 
 def test_the_shipped_gold_set_points_at_passages_that_exist_in_the_docs() -> None:
@@ -25,10 +33,51 @@ def test_the_shipped_gold_set_points_at_passages_that_exist_in_the_docs() -> Non
 
 def test_items_load_with_defaults(gold_file: Path) -> None:
     gold = load_gold(gold_file)
-    assert [i.id for i in gold.items] == ["seal", "flights", "visitors", "no-source"]
+    assert [i.id for i in gold.items] == ["seal", "flights", "visitors", "no-source", "hotel-2019"]
     assert gold.items[3].source == ""
     assert gold.items[3].passage == ""
+    assert gold.items[0].facts == ("2000 hours",)
+    assert gold.items[1].facts == ()
+    assert gold.items[4].unanswerable
     assert len(gold.sha256) == 64
+
+
+def test_the_shipped_answer_gold_set_covers_every_format_and_holds_its_facts() -> None:
+    from assistant.knowledge.loaders import load_file
+    from assistant.knowledge.records import KnowledgeSettings, ParsedDocument
+
+    gold = load_gold(ANSWER_GOLD)
+    answerable = [i for i in gold.items if not i.unanswerable]
+    assert len(answerable) >= 40
+    assert sum(i.unanswerable for i in gold.items) >= 8
+    kinds = {Path(i.source).suffix for i in answerable}
+    assert kinds == {".pdf", ".docx", ".html", ".md", ".txt"}
+    texts = {}
+    for path in EVAL_CORPUS.iterdir():
+        parsed = load_file(path, KnowledgeSettings())
+        assert isinstance(parsed, ParsedDocument), path
+        texts[path.name] = normalize(" ".join(s.text for s in parsed.sections))
+    for item in answerable:
+        assert item.facts, item.id
+        assert any(holds_fact(texts[item.source], (f,)) for f in item.facts), item.id
+        assert normalize(item.passage) in texts[item.source], item.id
+
+
+@pytest.mark.parametrize(
+    ("text", "facts", "held"),
+    [
+        ("About 148000 residents.", ("148,000",), True),
+        ("It was 41.3 million litres.", ("41.3 million",), True),
+        ("In 19980.", ("1998",), False),  # whole words only
+        ("Ten years.", ("ten years", "10 years"), True),
+        ("The pump CP-7, at 08:00.", ("cp-7",), True),
+        ("The pump CP-71.", ("cp-7",), False),
+    ],
+)
+def test_a_fact_is_found_as_whole_words_after_normalising(
+    text: str, facts: tuple[str, ...], held: bool
+) -> None:
+    assert holds_fact(text, facts) is held
 
 
 def test_matching_needs_the_document_and_the_phrase() -> None:

@@ -26,11 +26,13 @@ def _report(kb: KnowledgeBase, gold_file: Path, label: str, engine: ScriptedEngi
 
 def test_a_run_renders_and_survives_json(kb: KnowledgeBase, gold_file: Path) -> None:
     report = _report(kb, gold_file, "scripted", ScriptedEngine())
-    assert len(report.answers) == 4
+    assert len(report.answers) == 5
     assert len(report.retrieval) == 3
     summary = report.summary()
     assert summary["retrieval"]["hybrid"]["mrr"] == 1.0
-    assert summary["answers"]["items"] == 4
+    assert summary["answers"]["items"] == 5
+    assert [c.id for c in report.accuracy] == ["seal", "hotel-2019"]  # fact or unanswerable
+    assert summary["accuracy"]["holds_fact"] == 0.0  # "I have no scripted answer."
     text = render(report, worst=2)
     assert "cross-entropy (nats/tok)" in text
     assert "nDCG@10" in text
@@ -39,7 +41,8 @@ def test_a_run_renders_and_survives_json(kb: KnowledgeBase, gold_file: Path) -> 
     again = EvalReport.from_json(json.loads(json.dumps(report.to_json())))
     assert again == report
     assert report.setup["embedder"] == "hash-256"
-    assert report.setup["items"] == 4
+    assert report.setup["items"] == 5
+    assert "Answer accuracy: scripted" in text
 
 
 def test_saved_runs_are_compared_in_a_png(

@@ -127,6 +127,40 @@ def test_sources_fill_and_a_click_opens_the_viewer_at_the_page(
     assert crashes == []
 
 
+def test_the_answer_shows_its_verbatim_quote_and_the_viewer_marks_it_in_the_passage(
+    qtbot, make_window, knowledge, tmp_path, crashes
+):
+    engine = ScriptedEngine()
+    window = make_window(engine, knowledge=knowledge)
+    _ask_about_budget(qtbot, window, engine, tmp_path)
+    sentence = (
+        "The total approved budget for fiscal year 2024 is 4.2 million euros, most of it "
+        "committed to maintenance contracts for the radar stations."
+    )
+    (answer,) = [m for m in window.chat.transcript.messages if m.is_answer]
+    assert [q.text for q in answer.quotes] == [sentence]
+    shown = " ".join(window.chat.transcript.toPlainText().split())
+    assert f"\u201c{sentence}\u201d \u2014 nightjar-report.pdf, page 2 [1]" in shown
+    click_text(qtbot, window.chat.transcript, "[1]")
+    assert window.viewer.page == 2
+    assert window.viewer.highlighted_quote() == sentence  # inside the highlighted passage
+    assert BUDGET_QUOTE in window.viewer.highlighted_text()
+    assert crashes == []
+
+
+def test_an_answer_no_passage_supports_is_marked(qtbot, make_window, knowledge, tmp_path):
+    engine = ScriptedEngine()
+    window = make_window(engine, knowledge=knowledge)
+    window.library.import_paths([write_pdf(tmp_path / "nightjar-report.pdf", REPORT_PAGES)])
+    wait_import(qtbot, window)
+    engine.enqueue("The budget for fiscal year 2024 was 9.9 million dollars [1].")
+    window.send("What is the total approved budget for fiscal year 2024?")
+    wait_answer(qtbot, window)
+    (answer,) = [m for m in window.chat.transcript.messages if m.is_answer]
+    assert answer.supported is False
+    assert "No sentence of your documents says this" in window.chat.transcript.toPlainText()
+
+
 def test_the_viewer_still_shows_the_passage_after_the_document_is_removed(
     qtbot, make_window, knowledge, tmp_path
 ):

@@ -50,3 +50,38 @@ def test_top_k_and_empty_queries(kb: KnowledgeBase, corpus: dict[str, Path]) -> 
     assert kb.search("   ") == []
     # FTS5 syntax in user text is just text
     assert kb.search('"unbalanced AND (NEAR', top_k=2) is not None
+
+
+def test_a_rare_name_in_one_passage_is_relevant_though_the_other_words_are_inflected(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """The gate once dropped this: dense similarity low, and the question's other words in other
+    forms ("supervised" / "supervises", "stations" / "station") so plain substring coverage
+    was under a half. Stems and rarity weights count the name for what it is."""
+    from assistant.knowledge.prompt import AnswerSettings, is_relevant
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "team.txt").write_text(
+        "Dr. Ingrid Wierzbicka supervises the engineering crew at the northern station.",
+        encoding="utf-8",
+    )
+    for n in range(8):  # other passages, so the common words are common
+        (folder / f"other-{n}.txt").write_text(
+            f"Station {n} report: the crew supervised the engineering works at the station.",
+            encoding="utf-8",
+        )
+    kb.ingest([folder])
+    question = "Which crews has Wierzbicka supervised at the northern stations?"
+    hits = kb.search(question, top_k=5)
+    top = hits[0]
+    assert top.document_name == "team.txt"
+    assert top.lexical_rank == 1
+    old = sum(t in top.text.lower() for t in top.query_terms) / len(top.query_terms)
+    assert old < 0.5  # what the substring rule saw
+    assert top.term_coverage >= 0.7
+    assert is_relevant(
+        type(top)(**{**top.__dict__, "dense_similarity": 0.05}), AnswerSettings()
+    )  # relevant on the lexical side alone
+    others = [h for h in hits if h.document_name != "team.txt"]
+    assert all(h.term_coverage < top.term_coverage for h in others)
