@@ -29,6 +29,7 @@ from assistant.engine.llama import LlamaEngine
 from assistant.evaluation.accuracy import check_answers, summarize
 from assistant.evaluation.gold import ANSWER_GOLD, EVAL_CORPUS, load_gold
 from assistant.knowledge.base import KnowledgeBase
+from assistant.knowledge.grounded import QuoteUnit
 from assistant.knowledge.prompt import AnswerFormat, AnswerSettings
 from bench.common import add_json_option, load_averages, report
 
@@ -49,6 +50,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--window", type=int, nargs="+", default=[0],
                         help="source window sizes in words (0: whole passages)")  # fmt: skip
+    parser.add_argument(
+        "--quote-unit", default="clause", choices=["clause", "word"], dest="quote_unit",
+        help="quote-first: clauses or any run of words",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=0, help="0: one per physical core")
     parser.add_argument("--top-k", type=int, default=5, dest="top_k")
     parser.add_argument("--limit", type=int, default=0, help="first N gold items only")
@@ -70,8 +75,9 @@ def main() -> None:
             for answer_format in args.format:
                 for window in args.window:
                     settings = AnswerSettings(
-                        answer_format=AnswerFormat(answer_format), window_words=window
-                    )
+                        answer_format=AnswerFormat(answer_format), window_words=window,
+                        quote_unit=QuoteUnit(args.quote_unit),
+                    )  # fmt: skip
                     started = time.perf_counter()
                     checks = check_answers(
                         items, engine, knowledge, collection="eval", top_k=args.top_k,
@@ -83,6 +89,7 @@ def main() -> None:
                         "model_name": engine.info.name,
                         "format": answer_format,
                         "window_words": window,
+                        "quote_unit": args.quote_unit,
                         "threads": engine.info.threads,
                         "seconds": round(time.perf_counter() - started, 1),
                         **summarize(checks),

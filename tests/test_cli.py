@@ -61,9 +61,15 @@ def test_doctor_reports_the_guard_and_the_models() -> None:
     assert result.returncode == 0, report["problems"]
     assert report["offline_guard"]["active"] is True
     assert report["offline_guard"]["environment_forced"] is True
-    assert all(m["digest_ok"] for m in report["default_models"])
+    required = [m for m in report["default_models"] if not m["optional"]]
+    assert all(m["digest_ok"] for m in required)
+    roles = {m["file"]: m["role"] for m in report["default_models"]}
+    assert roles["qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"] == "default chat model"
+    assert roles["SmolLM2-135M-Instruct.Q4_1.gguf"].startswith("test model")
+    assert report["configured_model"]["chosen_by"].startswith("the fast test model")
     assert report["embedder"]["digest_ok"]
     assert report["model_load"]["ok"]
+    assert report["desktop"]["qt"]  # the window's system libraries are reported
     assert report["packages"]["llama-cpp-python"] == "0.3.36"
     text = run_cli("doctor", "--no-model").stdout
     assert "offline guard active" in text
@@ -126,6 +132,23 @@ def test_admin_settings_set_validates(assistant_home: Path) -> None:
                   program="assistant.cli.admin")  # fmt: skip
     assert bad.returncode == 2
     assert "between" in bad.stderr
+
+
+def test_a_missing_or_broken_model_path_is_refused_and_nothing_saved(
+    assistant_home: Path, tmp_path: Path
+) -> None:
+    missing = run_cli("settings", "set", "model.path", str(tmp_path / "nope.gguf"),
+                      program="assistant.cli.admin")  # fmt: skip
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+    assert not (assistant_home / "settings.toml").exists()
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model at all")
+    refused = run_cli("settings", "set", "model.path", str(junk), program="assistant.cli.admin")
+    assert refused.returncode == 2
+    assert "was not saved" in refused.stderr
+    back = run_cli("settings", "set", "model.path", '""', program="assistant.cli.admin")
+    assert back.returncode == 0, back.stderr  # the default again
 
 
 def test_python_dash_m_assistant_works() -> None:

@@ -52,8 +52,8 @@ class Version:
         match = _VERSION.match(text) if isinstance(text, str) else None
         if match is None:
             raise ManifestError(
-                f"The version {text!r} is not allowed: use numbers separated by dots, "
-                "like 1.0 or 2024.05.01, so that newer versions can be recognised."
+                f"The version {text!r} is not allowed: use up to six numbers separated by dots "
+                "or dashes, like 1.0, 2024.05.01 or v3, so that newer versions can be recognised."
             )
         numbers = [match.group(1), *re.split(r"[.-]", match.group(2))[1:]]
         parts = tuple(int(n) for n in numbers)

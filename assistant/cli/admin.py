@@ -13,13 +13,14 @@ import json
 import sys
 import tomllib
 from collections.abc import Sequence
+from pathlib import Path
 
 import assistant.offline  # noqa: F401, I001 - first: forces offline mode before any library import
 from assistant import __version__
 from assistant.app import App
 from assistant.cli.common import add_global_options, paths_from, print_json, run_command
 from assistant.config import load_settings, save_settings, settings_to_mapping, with_value
-from assistant.errors import ConfigError
+from assistant.errors import AssistantError, ConfigError
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -51,9 +52,30 @@ def cmd_settings(args: argparse.Namespace) -> int:
         if "." not in args.key:
             raise ConfigError(f"'{args.key}' is not a setting; use section.key, e.g. model.threads")
         updated = with_value(settings, args.key, _parse_value(args.value))
+        if args.key == "model.path" and updated.model.path:
+            _check_model_file(updated.model_path())
         save_settings(paths, updated)
         print(f"{args.key} = {args.value!s} saved to {paths.settings_file}")
     return 0
+
+
+def _check_model_file(path: Path) -> None:
+    """Refuse a ``model.path`` that the next answer would fail on: no file, or not a GGUF.
+
+    Raises:
+        ConfigError: the file is missing or fails the bounded header check (nothing is saved).
+    """
+    from assistant.engine.gguf_header import read_header  # bounded reads; no llama.cpp
+
+    if not path.is_file():
+        raise ConfigError(
+            f"model.path {path} does not exist (or is not a file): nothing was saved. Give the "
+            "path of a .gguf file, or '\"\"' for the default chat model."
+        )
+    try:
+        read_header(path)
+    except AssistantError as exc:
+        raise ConfigError(f"model.path {path} was not saved: {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:

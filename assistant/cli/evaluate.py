@@ -103,6 +103,32 @@ def cmd_eval(args: argparse.Namespace, build_app: Callable[[argparse.Namespace],
         app.close()
 
 
+def _progress_printer() -> Callable[[str, int, int], None]:
+    """Progress on stderr (so ``--json`` stays clean): items done and the time left, on one
+    rewritten line in a terminal, else a line at every tenth of a stage."""
+    import time
+
+    started: dict[str, float] = {}
+    shown: dict[str, int] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        begun = started.setdefault(stage, now)
+        left = (now - begun) / done * (total - done) if done else 0.0
+        text = f"{stage}: {done}/{total}" + (f", about {left:.0f} s left" if done < total else "")
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{text:<60}" + ("\n" if done == total else ""))
+        else:
+            tenth = done * 10 // max(total, 1)
+            if tenth == shown.get(stage, -1):
+                return
+            shown[stage] = tenth
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def _run(app: Any, args: argparse.Namespace) -> int:
     import shutil
 
@@ -160,12 +186,7 @@ def _run(app: Any, args: argparse.Namespace) -> int:
         accuracy=accuracy,
     )
 
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            end = "\n" if done == total else ""
-            sys.stderr.write(f"\r{stage}: {done}/{total}")
-            sys.stderr.write(end)
-            sys.stderr.flush()
+    on_progress = _progress_printer()
 
     embedder = getattr(getattr(knowledge, "_embedder", None), "name", "")  # for the record only
     report = evaluate(

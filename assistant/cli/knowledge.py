@@ -199,6 +199,8 @@ def format_report(report: IngestReport) -> str:
     ]
     if report.cancelled:
         lines.append("The import was stopped; run it again to finish (done work is kept).")
+    if report.not_documents:
+        lines.append(f"  {report.not_documents_summary}")
     for failure in report.failed:
         lines.append(f"  failed  {failure.path}: {failure.reason}")
     for removed in report.removed:
@@ -215,6 +217,7 @@ def report_to_dict(report: IngestReport) -> dict[str, Any]:
             {"path": str(f.path), "kind": f.kind.value, "reason": f.reason} for f in report.failed
         ],
         "removed": [_doc_dict(d) for d in report.removed],
+        "not_documents": [str(p) for p in report.not_documents],
         "pages": report.pages,
         "chunks": report.chunks,
         "elapsed_s": round(report.elapsed_s, 3),

@@ -101,11 +101,12 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
         result = structured.value
         report = {"result": result, "attempts": structured.attempts,
                   "backend": structured.backend, "notes": list(structured.notes)}  # fmt: skip
-    text = (
-        json.dumps(result, indent=2, ensure_ascii=False) if not isinstance(result, str) else result
-    )
+    # Everything but a raw GBNF grammar's output is JSON, a string root included ("..."), so a
+    # file written here parses and validates when read back.
+    is_json = schema is not None or args.entities or args.classify
+    text = json.dumps(result, indent=2, ensure_ascii=False) if is_json else str(result)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        _write_checked(Path(args.out), text, schema if is_json else None, as_json=bool(is_json))
         print(f"valid: wrote {args.out}", file=sys.stderr)
     if args.json:
         report["valid"] = True
@@ -119,17 +120,72 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
     return 0
 
 
+def _write_checked(path: Path, text: str, schema: Any, *, as_json: bool) -> None:
+    """Write the result, read it back, and check it parses and validates from disk.
+
+    Raises:
+        AssistantError: it cannot be written, or does not read back valid (the file is removed).
+    """
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+        back = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AssistantError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+    if not as_json:
+        return
+    try:
+        errors = schema.validation_errors(json.loads(back)) if schema is not None else []
+    except ValueError as exc:
+        errors = [f"not JSON ({exc})"]
+    if errors:
+        path.unlink(missing_ok=True)
+        raise AssistantError(
+            f"The result written to {path} did not read back valid ({'; '.join(errors[:3])}); "
+            "the file was removed."
+        )
+
+
 def _passages(args: argparse.Namespace, app: Any, question: str) -> list[Passage]:
-    from assistant.grammar import Passage, passages_from_text
+    from assistant.grammar import Passage
 
     if args.doc:
-        path = Path(args.doc)
-        return passages_from_text(_read(path, "document"), document=path.name)
+        return _document_passages(Path(args.doc), app)
     if args.collection:
         query = question or "names, dates, organizations, identifiers"
         hits = app.knowledge.search(query, collection=args.collection, top_k=args.top_k)
         return [Passage(h.text, h.document_name, h.page) for h in hits]
     return []
+
+
+def _document_passages(path: Path, app: Any) -> list[Passage]:
+    """A document's passages, read by the same loaders (in the same sandbox, with the same
+    limits) as an import: a PDF's text by page, a DOCX's by section; anything no loader reads
+    is refused with the loader's reason.
+
+    Raises:
+        AssistantError: the file is missing, of a type no loader reads, or could not be read.
+    """
+    from assistant.grammar import passages_from_text
+    from assistant.knowledge.loaders import document_kind, unsupported_failure
+    from assistant.knowledge.records import LoadFailure
+    from assistant.knowledge.sandbox import ParserWorker
+
+    if not path.is_file():
+        raise AssistantError(f"The document {path} does not exist (or is not a file).")
+    if document_kind(path) is None:
+        raise AssistantError(f"{path.name} {unsupported_failure(path).reason}.")
+    worker = ParserWorker(app.knowledge.settings)
+    try:
+        parsed = worker.parse(path)
+    finally:
+        worker.close()
+    if isinstance(parsed, LoadFailure):
+        raise AssistantError(f"{path.name} {parsed.reason}.")
+    passages = []
+    for section in parsed.sections:
+        for passage in passages_from_text(section.text, document=path.name):
+            passages.append(replace(passage, page=section.page))
+    return passages
 
 
 def _need(passages: list[Passage], option: str) -> list[Passage]:

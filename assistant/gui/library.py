@@ -49,6 +49,10 @@ def describe_report(report: IngestReport) -> str:
     if report.cancelled:
         text = "Import cancelled. " + text
     lines = [text + "."]
+    if report.not_documents:
+        lines.append(
+            report.not_documents_summary[0].upper() + report.not_documents_summary[1:] + "."
+        )
     lines += [f"• {failed.path.name}: {failed.reason}" for failed in report.failed]
     return "\n".join(lines)
 

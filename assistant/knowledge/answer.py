@@ -250,47 +250,32 @@ class AnswerStream:
             return options  # free text; the reply is checked all the same
         numbered = [(source.number, source.text) for source in sources]
         if self._settings.answer_format is AnswerFormat.QUOTE_FIRST:
-            lark = answer_grammar(numbered)
+            lark = answer_grammar(numbered, unit=self._settings.quote_unit)
         else:
             lark = citation_grammar([number for number, _ in numbered])
         key = "grounded:" + hashlib.sha256(lark.encode("utf-8")).hexdigest()
         return replace(options, grammar=GrammarConstraint(gbnf="", cache_key=key, lark=lark))
 
     def _read(self, reply: str, sources: Sequence[Source], *, checked: bool) -> AnswerResult:
-        """The finished answer: its text, quotes and citations, from the model's reply."""
-        by_number = {source.number: source for source in sources}
+        """The finished answer: its text, quotes and citations, from the model's reply.
+
+        ``checked`` is False for a stopped answer: it is kept as it is, without a quote.
+        """
         quotes: list[Quote] = []
         supported: bool | None = None
-        unsupported_words: tuple[str, ...] = ()
+        unmatched: tuple[str, ...] = ()
         if self._settings.answer_format is AnswerFormat.QUOTE_FIRST:
             parsed = parse_reply(reply)
             text = parsed.answer if parsed.shaped else reply
             abstained = parsed.abstained or says_not_in_documents(text)
-            quoted = by_number.get(parsed.quote_source or 0)
+            quoted = next((s for s in sources if s.number == parsed.quote_source), None)
             if quoted is not None and parsed.quote.strip():
                 quotes.append(verify_quote(quoted.number, parsed.quote, quoted.hit.text))
         else:
             text = reply
             abstained = says_not_in_documents(text)
             if checked and not abstained and text:
-                cited, _ = extract_citations(text, sources, fallback=0)
-                found = attribute(
-                    text,
-                    self._question,
-                    [(source.number, source.text) for source in sources],
-                    prefer=[c.number for c in cited],
-                )
-                if found is not None:
-                    source = by_number[found.source]
-                    quote = verify_quote(found.source, found.text, source.hit.text)
-                    if quote.verified and found.support > 0:  # a sentence that says nothing
-                        quotes.append(quote)  # of the answer is no quote
-                    hit = source.hit
-                    missing = missing_specifics(
-                        self._question, f"{hit.document_name}\n{hit.heading}\n{hit.text}"
-                    )
-                    supported = not missing and found.supports(self._settings.min_support)
-                    unsupported_words = tuple(missing)
+                quotes, supported, unmatched = self._attribute(text, sources)
         citations, invalid = extract_citations(
             text, sources, fallback=0 if abstained else self._settings.fallback_citations
         )
@@ -308,8 +293,32 @@ class AnswerStream:
             abstained=abstained,
             supported=supported,
             reply=reply,
-            unmatched=unsupported_words,
+            unmatched=unmatched,
         )
+
+    def _attribute(
+        self, text: str, sources: Sequence[Source]
+    ) -> tuple[list[Quote], bool | None, tuple[str, ...]]:
+        """The quote for an answer in the model's own words, whether the sources back it, and
+        the question's figures or days the quoted passage lacks."""
+        cited, _ = extract_citations(text, sources, fallback=0)
+        found = attribute(
+            text,
+            self._question,
+            [(source.number, source.text) for source in sources],
+            prefer=[c.number for c in cited],
+        )
+        if found is None:
+            return [], None, ()
+        hit = next(s for s in sources if s.number == found.source).hit
+        quote = verify_quote(found.source, found.text, hit.text)
+        # a sentence that holds nothing of the answer is no quote
+        quotes = [quote] if quote.verified and found.support > 0 else []
+        missing = missing_specifics(
+            self._question, f"{hit.document_name}\n{hit.heading}\n{hit.text}"
+        )
+        supported = not missing and found.supports(self._settings.min_support)
+        return quotes, supported, tuple(missing)
 
 
 def _quoted_first(

@@ -30,6 +30,8 @@ _CITATION = re.compile(r"\[\d{1,3}\]")
 #: An answer is backed by a sentence that holds at least this share of the figures, names and
 #: dates it adds: "15 knots" found nowhere in the sources is not from them.
 MIN_SPECIFICS_HELD = 0.5
+#: ... or that holds at least this share of the question's words (see Attribution.supports).
+MIN_QUESTION_COVERAGE = 0.5
 #: Where a word splits into parts that match on their own: hyphens, underscores, slashes and a
 #: file extension's dot (``sop-114`` in ``riverside-sop-114.docx``), never a time's colon or a
 #: decimal point ("15" is not in "06:15", "6" is not in "9.6").
@@ -60,12 +62,19 @@ class Attribution:
     specifics: int = 0
 
     def supports(self, min_support: float) -> bool:
-        """Whether the sentence backs the answer: it holds most of the figures, codes, names
-        and dates the answer adds to the question, or, when the answer adds none, at least
-        ``min_support`` of its other words."""
-        if self.specifics:
-            return self.specifics_held >= MIN_SPECIFICS_HELD
-        return self.support >= min_support
+        """Whether the sentence backs the answer.
+
+        The figures, codes, names and dates the answer adds to the question decide first: if
+        the sentence holds fewer than half of them they were made up; if it holds all, it
+        backs the answer. Otherwise (some, or the answer adds none) the sentence must hold at
+        least ``min_support`` of what the answer adds, or half of what the question asks
+        (an answer in other words than its source's, about what was asked).
+        """
+        if self.specifics and self.specifics_held < MIN_SPECIFICS_HELD:
+            return False
+        if self.specifics and self.specifics_held >= 1.0:
+            return True
+        return self.support >= min_support or self.question_coverage >= MIN_QUESTION_COVERAGE
 
 
 def answer_terms(answer: str) -> list[str]:
@@ -125,6 +134,8 @@ def attribute(
         asked_held = _held(question)
         specifics = [w for w in specific_words(answer) if not _holds(asked_held, w)]
         if specifics:
+            # in the sentence itself: checked against the whole passage, a name the passage
+            # mentions elsewhere (the plant manager's, asked as the CFO's) would pass
             held = _held(chosen.text)
             share = sum(_holds(held, w) for w in specifics) / len(specifics)
             chosen = Attribution(

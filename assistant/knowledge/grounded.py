@@ -1,24 +1,32 @@
-"""Grounded answers: the model quotes one numbered source word for word, then answers citing it.
+"""Grounded replies: quotes checked against their passage, and the grammars that shape replies.
 
-The reply has one of two shapes::
+Every quote shown under an answer is checked here before anyone sees it
+(:func:`verify_quote`): it must be an exact substring of its passage (spaces flattened, since
+PDF text breaks lines mid-sentence), and its offsets in the passage as stored are kept for the
+viewer's highlight. A quote that fails the check comes back ``verified=False``, and the
+interfaces say so. The default answer format takes its quote from the sources themselves
+(:mod:`.attribution`); this module also holds the pieces of the other format and the grammars:
 
-    Quote: "The plant's operating budget for 2025 was 9.6 million euros, of which ..." [2]
-    Answer: The operating budget for 2025 was 9.6 million euros [2].
+- the **quote-first** reply (:class:`~.prompt.AnswerFormat` ``QUOTE_FIRST``)::
 
-    Answer: The documents do not say.
+      Quote: "The plant's operating budget for 2025 was 9.6 million euros, of which ..." [2]
+      Answer: The operating budget for 2025 was 9.6 million euros [2].
 
-With an engine that enforces llguidance grammars (the local llama.cpp engine),
-:func:`answer_grammar` makes any other reply impossible: the quote is a run of whole clauses of
-the source it names (``%regex {"substring_chunks": ...}``, one alternative per source, so the
-number and the text go together), the answer's citations can only be numbers of sources that
-were given, and there is no third shape. Quotes are built from clauses rather than words
-(``substring_words``) because a small model left free to stop anywhere quotes two-word fragments
-("9.6 million") that prove nothing; docs/benchmarks.md has the measurement.
+      Answer: The documents do not say.
 
-Whatever the engine, :func:`parse_reply` reads the reply back and :func:`verify_quote` checks
-the quote against its passage before anyone sees it, so an engine that ignores the grammar (an
-on-prem server) still cannot show an invented quote: a quote that is not an exact substring of
-its passage comes back with ``verified=False``, and the interfaces say so.
+  :func:`answer_grammar` makes any other reply impossible for an engine that enforces
+  llguidance grammars: the quote is a run of whole clauses of one source
+  (``%regex {"substring_chunks": ...}`` per source; ``substring_words`` with
+  :attr:`QuoteUnit.WORD`), the number after it can only be that source's, and the answer must
+  cite it. :func:`parse_reply` reads such a reply back (and one from an engine that ignored the
+  shape);
+- :func:`citation_grammar`, for a free answer whose ``[n]`` can only be numbers of the sources
+  given;
+- :func:`says_not_in_documents`, which recognises an answer that says the documents do not
+  hold the answer, in the usual wordings.
+
+Sentences and clauses (:func:`sentence_spans`, :func:`quote_chunks`) are cut here too: a quote
+is made of whole ones. docs/benchmarks.md measures the formats against each other.
 
 Imports only the standard library.
 """
@@ -55,16 +63,6 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])(?=\s)")
 _QUOTED = re.compile(r'\s*Quote: "(.*)" \[(\d{1,3})\]\nAnswer: ?(.*)', re.S)
 _QUOTE_OPEN = re.compile(r'\s*Quote: "(.*)', re.S)
 _ANSWER_ONLY = re.compile(r"\s*Answer: ?(.*)", re.S)
-_PLAIN_QUOTED = re.compile(r'(.*?)\nQuote: "(.*?)(?:" \[(\d{1,3})\]?)?', re.S)
-_ANSWER_QUOTED = re.compile(r'\s*Answer: ?(.*?)\nQuote: "(.*?)(?:" \[(\d{1,3})\]?)?', re.S)
-
-
-class ReplyOrder(enum.StrEnum):
-    """Which comes first in a grounded reply."""
-
-    QUOTE_FIRST = "quote-first"  # Quote: "..." [n] / Answer: ... [n]
-    ANSWER_FIRST = "answer-first"  # Answer: ... / Quote: "..." [n]
-    PLAIN_FIRST = "plain-first"  # ... / Quote: "..." [n]
 
 
 class QuoteUnit(enum.StrEnum):
@@ -126,16 +124,6 @@ def parse_reply(raw: str) -> Reply:
             quote=match.group(1),
             abstained=_is_abstention(answer),
         )
-    match = _ANSWER_QUOTED.fullmatch(text)
-    if match:
-        answer = match.group(1).strip()
-        return Reply(
-            answer=answer,
-            quote_source=int(match.group(3)) if match.group(3) else None,
-            quote=match.group(2),
-            abstained=_is_abstention(answer),
-            complete=match.group(3) is not None,
-        )
     match = _ANSWER_ONLY.fullmatch(text)
     if match:
         answer = match.group(1).strip()
@@ -145,16 +133,6 @@ def parse_reply(raw: str) -> Reply:
         quote, _, number = match.group(1).partition('" [')
         source = int(number.rstrip("]")) if number.rstrip("]").isdigit() else None
         return Reply(answer="", quote_source=source, quote=quote, complete=False)
-    match = _PLAIN_QUOTED.fullmatch(text)
-    if match:
-        answer = match.group(1).strip()
-        return Reply(
-            answer=answer,
-            quote_source=int(match.group(3)) if match.group(3) else None,
-            quote=match.group(2),
-            abstained=_is_abstention(answer),
-            complete=match.group(3) is not None,
-        )
     return Reply(answer=raw.strip(), shaped=False, abstained=_is_abstention(raw.strip()))
 
 
@@ -338,7 +316,6 @@ def answer_grammar(
     sources: Sequence[tuple[int, str]],
     *,
     unit: QuoteUnit = QuoteUnit.CLAUSE,
-    order: ReplyOrder = ReplyOrder.QUOTE_FIRST,
     max_answer_chars: int = MAX_ANSWER_CHARS,
 ) -> str:
     """The llguidance (Lark) grammar of a grounded reply over numbered source texts.
@@ -357,46 +334,16 @@ def answer_grammar(
         Lark text for llguidance (``llguidance.grammar_from("lark", ...)``).
     """
     numbers = [number for number, _ in sources]
-    if order is ReplyOrder.QUOTE_FIRST:
-        head = f'quoted: "{QUOTE_LABEL}: \\"" ('
-    elif order is ReplyOrder.ANSWER_FIRST:
-        head = f'quoted: "{ANSWER_LABEL} " TEXT "\\n{QUOTE_LABEL}: \\"" ('
-    else:
-        head = f'quoted: TEXT "\\n{QUOTE_LABEL}: \\"" ('
-    abstain = ABSTAIN_TEXT if order is ReplyOrder.PLAIN_FIRST else f"{ANSWER_LABEL} {ABSTAIN_TEXT}"
     lines = [
         "start: quoted | abstain",
-        f'abstain: "{abstain}"',
-        head + " | ".join(f"from{n}" for n in numbers) + ")",
+        f'abstain: "{ANSWER_LABEL} {ABSTAIN_TEXT}"',
+        f'quoted: "{QUOTE_LABEL}: \\"" (' + " | ".join(f"from{n}" for n in numbers) + ")",
         f"TEXT: /[^\\[\\]\\n]{{1,{max_answer_chars}}}/",
     ]
     for number, text in sources:
-        if order is ReplyOrder.QUOTE_FIRST:
-            rule = f'QUOTE{number} "\\" [{number}]\\n{ANSWER_LABEL} " TEXT "[{number}]" "."?'
-        else:
-            rule = f'QUOTE{number} "\\" [{number}]"'
+        rule = f'QUOTE{number} "\\" [{number}]\\n{ANSWER_LABEL} " TEXT "[{number}]" "."?'
         lines.append(f"from{number}: {rule}")
         pieces = quote_chunks(flatten(text), unit)
         body = json.dumps({"substring_chunks": pieces}, ensure_ascii=False)
         lines.append(f"QUOTE{number}: %regex {body}")
     return "\n".join(lines) + "\n"
-
-
-def quote_grammar(sources: Sequence[tuple[int, str]], *, unit: QuoteUnit = QuoteUnit.CLAUSE) -> str:
-    """The llguidance (Lark) grammar of a quote alone: ``<clauses of one source>" [n]``.
-
-    It continues an answer already written, after ``Quote: "`` (see
-    :data:`QUOTE_OPENING`): the model copies the sentence that says what it answered, and the
-    grammar lets the number be only that of the source the words come from.
-    """
-    lines = ["start: " + " | ".join(f"from{number}" for number, _ in sources)]
-    for number, text in sources:
-        pieces = quote_chunks(flatten(text), unit)
-        body = json.dumps({"substring_chunks": pieces}, ensure_ascii=False)
-        lines.append(f'from{number}: QUOTE{number} "\\" [{number}]"')
-        lines.append(f"QUOTE{number}: %regex {body}")
-    return "\n".join(lines) + "\n"
-
-
-#: What the app writes after the answer to make the model quote (:func:`quote_grammar`).
-QUOTE_OPENING = f'\n{QUOTE_LABEL}: "'

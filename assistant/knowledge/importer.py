@@ -119,19 +119,35 @@ def _has_text_name(path: Path) -> bool:
     return True
 
 
-def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile]]:
+@dataclass(frozen=True)
+class Scan:
+    """The files an import will try.
+
+    Attributes:
+        files: resolved, de-duplicated files in a stable order.
+        folders: the folders that were walked.
+        missing: named paths that do not exist.
+        not_documents: files in those folders that no loader reads, passed over.
+    """
+
+    files: list[Path]
+    folders: list[Path]
+    missing: list[FailedFile]
+    not_documents: list[Path]
+
+
+def scan(paths: Iterable[Path]) -> Scan:
     """Expand files and folders (recursively) into files to import.
 
     Hidden files and folders and Office lock files (``~$...``) are passed over; symbolic links
-    to folders are not followed (no loops).
-
-    Returns:
-        ``(files, folders, missing)``: resolved, de-duplicated files in a stable order; the
-        folders that were walked; and the named paths that do not exist.
+    to folders are not followed (no loops). In a folder, a file of a type no loader reads (a
+    picture, an archive) is not a document and is passed over; a file named on its own is
+    always tried, so its refusal says why.
     """
     files: dict[Path, None] = {}
     folders: list[Path] = []
     missing: list[FailedFile] = []
+    not_documents: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
@@ -140,8 +156,13 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile
             for root, dirs, names in os.walk(folder, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
-                    if not name.startswith((".", "~$")):
-                        files.setdefault(Path(root, name).resolve(), None)
+                    if name.startswith((".", "~$")):
+                        continue
+                    found = Path(root, name).resolve()
+                    if document_kind(found) is None:
+                        not_documents.setdefault(found, None)
+                    else:
+                        files.setdefault(found, None)
         elif path.is_file():
             files.setdefault(path.resolve(), None)
         else:
@@ -150,7 +171,8 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FailedFile
                     shown_path(path), FailureKind.UNREADABLE, "does not exist or is not a file"
                 )
             )
-    return list(files), folders, missing
+    named = [p for p in not_documents if p not in files]
+    return Scan(list(files), folders, missing, named)
 
 
 @dataclass
@@ -217,8 +239,9 @@ class Importer:
             EmbedderError: the embedding model failed.
         """
         started = time.perf_counter()
-        files, folders, missing = scan(paths)
-        tally = _Tally(total=len(files), failed=list(missing))
+        found = scan(paths)
+        files, folders = found.files, found.folders
+        tally = _Tally(total=len(files), failed=list(found.missing))
         notify = _Notifier(on_progress, tally)
         notify(IngestStage.SCANNING, None)
 
@@ -259,6 +282,7 @@ class Importer:
             chunks=tally.chunks,
             elapsed_s=time.perf_counter() - started,
             cancelled=cancelled,
+            not_documents=tuple(shown_path(p) for p in found.not_documents),
         )
 
     def remove(self, document: DocumentRecord) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from assistant.engine.base import ChatMessage, Engine, Role
 from assistant.errors import ContextOverflowError
-from assistant.knowledge.grounded import flatten, sentence_spans
+from assistant.knowledge.grounded import QuoteUnit, flatten, sentence_spans
 from assistant.knowledge.lexical import query_terms
 from assistant.knowledge.search import SearchHit
 from assistant.knowledge.terms import coverage
@@ -46,6 +46,11 @@ QUOTE_FIRST_INSTRUCTIONS = (
     "Answer: a short answer [n].\n"
     "If no source answers the question, reply only: Answer: The documents do not say."
 )
+
+
+#: Window sizes (words) tried, widest first, for the passages after the best one when the
+#: prompt passes :attr:`AnswerSettings.prompt_budget`.
+BUDGET_WINDOWS = (80, 50, 30)
 
 
 class AnswerFormat(enum.StrEnum):
@@ -83,6 +88,8 @@ class AnswerSettings:
             around its best-matching sentences (:func:`passage_window`); 0 shows it whole.
         min_support: an answer whose best source sentence holds less than this share of what
             the answer says (:attr:`~.attribution.Attribution.support`) is marked unsupported.
+        quote_unit: what a quote-first reply's quote is made of: whole clauses (the default)
+            or any run of words (measured in docs/benchmarks.md).
     """
 
     min_similarity: float = 0.30
@@ -92,7 +99,9 @@ class AnswerSettings:
     instructions: str = ""
     answer_format: AnswerFormat = AnswerFormat.ATTRIBUTED
     window_words: int = 0
+    prompt_budget: int = 600
     min_support: float = 0.35
+    quote_unit: QuoteUnit = QuoteUnit.CLAUSE
 
     @property
     def system_instructions(self) -> str:
@@ -211,27 +220,47 @@ def build_messages(
             f"{engine.context_size}, with {max_tokens} kept for the answer. Shorten the "
             "question or the conversation, or lower generation.max_tokens."
         )
-    sources: list[Source] = []
-    blocks: list[str] = []
-    for hit in hits[: settings.max_sources]:
-        number = len(sources) + 1
-        shown = passage_window(hit, settings.window_words, question)
-        block = _source_block(number, hit, shown)
-        if fits([*blocks, block]):
-            sources.append(Source(number, hit, shown))
-            blocks.append(block)
-            continue
-        if not sources:  # cut the best passage to fit rather than answer from nothing
 
-            def first_fits(text: str, best: SearchHit = hit) -> bool:
-                return fits([_source_block(1, best, text)])
+    def fill(width: Callable[[int], int]) -> tuple[list[ChatMessage], list[Source]]:
+        sources: list[Source] = []
+        blocks: list[str] = []
+        for rank, hit in enumerate(hits[: settings.max_sources]):
+            number = len(sources) + 1
+            shown = passage_window(hit, width(rank), question)
+            block = _source_block(number, hit, shown)
+            if fits([*blocks, block]):
+                sources.append(Source(number, hit, shown))
+                blocks.append(block)
+                continue
+            if not sources:  # cut the best passage to fit rather than answer from nothing
 
-            text = _truncate_to_fit(shown, first_fits)
-            if text:
-                sources.append(Source(1, hit, text))
-                blocks.append(_source_block(1, hit, text))
-        break
-    return _messages(_system_prompt(settings, blocks), question, history), sources
+                def first_fits(text: str, best: SearchHit = hit) -> bool:
+                    return fits([_source_block(1, best, text)])
+
+                text = _truncate_to_fit(shown, first_fits)
+                if text:
+                    sources.append(Source(1, hit, text))
+                    blocks.append(_source_block(1, hit, text))
+            break
+        return _messages(_system_prompt(settings, blocks), question, history), sources
+
+    def size(messages: Sequence[ChatMessage]) -> int:
+        return engine.count_tokens(engine.render_chat(messages))
+
+    chosen = fill(lambda rank: settings.window_words)
+    if settings.prompt_budget <= 0 or size(chosen[0]) <= settings.prompt_budget:
+        return chosen
+    # Over the budget (the time to first token grows with every prompt token): the best
+    # passage stays as it is, the others shrink to windows around their best sentences.
+    for width in BUDGET_WINDOWS:
+
+        def shrunk(rank: int, width: int = width) -> int:
+            return settings.window_words if rank == 0 else width
+
+        chosen = fill(shrunk)
+        if size(chosen[0]) <= settings.prompt_budget:
+            break
+    return chosen
 
 
 def _messages(system: str, question: str, history: Sequence[ChatMessage]) -> list[ChatMessage]:

@@ -173,6 +173,13 @@ class CollectionInfo:
     chunks: int
 
 
+def _plural(word: str) -> str:
+    head, _, tail = word.partition(" or ")
+    if tail:  # "audio or video file" -> "audio or video files"
+        return f"{head} or {tail}s"
+    return word + "s"
+
+
 @dataclass(frozen=True)
 class FailedFile:
     """A file an import could not take, and why."""
@@ -228,6 +235,9 @@ class IngestReport:
         chunks: chunks written for imported files.
         elapsed_s: wall time of the import.
         cancelled: the import was stopped before it finished.
+        not_documents: files found in a folder that no loader reads (pictures, archives,
+            programs), passed over: not failures. A file named on its own is tried and, if no
+            loader reads it, refused with the reason.
     """
 
     collection: str
@@ -240,3 +250,23 @@ class IngestReport:
     elapsed_s: float = 0.0
     cancelled: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    not_documents: tuple[Path, ...] = ()
+
+    @property
+    def not_documents_summary(self) -> str:
+        """One line for the files passed over: "skipped 10 pictures (.png), 1 archive (.zip)";
+        ``""`` when there were none."""
+        if not self.not_documents:
+            return ""
+        from assistant.knowledge.loaders import non_document_kind
+
+        groups: dict[str, list[Path]] = {}
+        for path in self.not_documents:
+            groups.setdefault(non_document_kind(path), []).append(path)
+        parts = []
+        for word, paths in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+            endings = sorted({p.suffix.lower() for p in paths if p.suffix})
+            noun = word if len(paths) == 1 else _plural(word)
+            shown = f" ({', '.join(endings[:4])}{', ...' if len(endings) > 4 else ''})"
+            parts.append(f"{len(paths)} {noun}{shown if endings else ''}")
+        return "skipped " + ", ".join(parts) + ": not documents"

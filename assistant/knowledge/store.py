@@ -23,6 +23,7 @@ import chromadb
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
+from chromadb.utils.embedding_functions import register_embedding_function
 
 from assistant.errors import EmbedderError, EmbedderMismatchError, KnowledgeIndexError
 from assistant.knowledge.db import write_error
@@ -68,6 +69,12 @@ class _ChromaEmbedding(EmbeddingFunction[Documents]):
 
     def supported_spaces(self) -> list[str]:  # type: ignore[override]
         return ["cosine"]
+
+
+# chromadb persists each collection's embedding function by name and rebuilds it from that name
+# when another process opens the collection; an unregistered name gets "Could not reconstruct
+# embedding function enclave" warned at the user on every re-import.
+register_embedding_function(_ChromaEmbedding)  # type: ignore[no-untyped-call]
 
 
 def chroma_name(collection: str) -> str:

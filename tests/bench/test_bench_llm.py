@@ -33,6 +33,11 @@ def test_decode_measures_every_side_and_derives_the_ratios(smol_path: Path, tmp_
         result["app_tok_s"] / result["c_loop_tok_s"], rel=0.02
     )
     assert len(result["load_average"]) == 3
+    # the app runs its default (one thread per physical core), the references every CPU
+    from assistant.engine.cpu import allowed_cpus, physical_cores
+
+    assert result["threads"] == physical_cores()
+    assert result["raw_threads"] == len(allowed_cpus())
     # The documentation's picture is drawn from exactly this file.
     (png,) = plots.draw(tmp_path / "results", tmp_path / "png")
     assert png.name == "decode.png"
@@ -68,3 +73,39 @@ def test_memory_compares_peak_rss_with_model_and_kv_cache(smol_path: Path, tmp_p
         assert figures["peak_over_model_plus_kv"] == pytest.approx(
             figures["peak_rss_mib"] / figures["model_plus_kv_mib"], abs=0.01
         )
+
+
+def test_answers_bench_reports_accuracy_and_speed_per_model_and_format(
+    smol_path: Path, tmp_path: Path
+) -> None:
+    result = run_bench(
+        "bench_answers", tmp_path, "--model", str(smol_path), "--format", "attributed",
+        "quote-first", "--limit", "4", "--items",
+    )  # fmt: skip
+    runs = result["runs"]
+    assert [r["format"] for r in runs] == ["attributed", "quote-first"]
+    for run in runs:
+        assert run["items"] == 4
+        assert run["quotes_verified"] == 1.0
+        assert 0.0 <= run["holds_fact"] <= 1.0
+        assert run["first_token_s_median"] > 0
+        assert len(run["checks"]) == 4
+    assert result["gold_sha256"]
+
+
+def test_rag_ttft_bench_compares_the_app_with_raw_prefill(smol_path: Path, tmp_path: Path) -> None:
+    result = run_bench(
+        "bench_rag_ttft", tmp_path, "--model", str(smol_path), "--questions", "2",
+        "--corpus", "eval", "--window", "30",
+    )  # fmt: skip
+    for key in ("eval_whole", "eval_window_30"):
+        figures = result[key]
+        assert figures["questions"] == 2
+        assert figures["app_ttft_median_s"] > 0
+        assert figures["raw_prefill_median_s"] > 0
+        assert figures["ratio_median"] > 0
+    # a window is never longer than the whole passage
+    assert (
+        result["eval_window_30"]["prompt_tokens_median"]
+        <= result["eval_whole"]["prompt_tokens_median"]
+    )

@@ -118,3 +118,19 @@ def test_catalog_does_not_import_qt_or_llama() -> None:
         "assert 'PySide6' not in sys.modules and 'llama_cpp' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_admin_guides_version_rule_is_the_codes() -> None:
+    """docs/admin-guide.md's examples of versions all parse, and its equal pair is equal."""
+    import re
+
+    from tests.conftest import ROOT
+
+    guide = (ROOT / "docs" / "admin-guide.md").read_text(encoding="utf-8")
+    rule = guide[guide.index("- **Version**") : guide.index("Copy the whole folder")]
+    examples = re.findall(r"`([^`]+)`", rule)
+    assert {"1.0", "2025-03-01", "v3"} <= set(examples)
+    for text in examples:
+        if text != "v":  # "optionally after a `v`"
+            Version.parse(text)
+    assert Version.parse("1.0") == Version.parse("1")

@@ -53,6 +53,9 @@ def test_eval_prints_a_table_and_keeps_the_report(
     assert "hybrid" in out
     assert "answer holds the fact        100%" in out
     assert "abstained when unanswerable  100%" in out  # "2019" is in no passage
+    # progress went to stderr, with the items done: a long run is never silent
+    assert "answers: 5/5" in err
+    assert "accuracy: 2/2" in err
     saved = sorted((app.paths.home / "evaluations").glob("eval-*"))
     assert [p.suffix for p in saved] == [".json", ".png"]
     assert f"Report: {saved[0]}" in err

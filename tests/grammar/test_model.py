@@ -104,3 +104,57 @@ def test_extract_cli_refuses_an_unsupported_schema(smol_path: Path) -> None:
                    str(SCHEMAS / "keywords" / "unsupported.json"), "--question", "x")  # fmt: skip
     assert done.returncode == 2
     assert "error: The schema keyword 'if' at #/properties/detail/if" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        {"type": "string", "maxLength": 30},
+        {"type": "integer", "minimum": 0, "maximum": 1000},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+        {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10}},
+         "required": ["a"]},
+        {"enum": ["red", "green", None]},
+    ],
+    ids=["string", "integer", "number", "boolean", "array", "object", "enum-with-null"],
+)  # fmt: skip
+def test_every_json_type_at_the_root_is_written_as_json_that_validates(
+    tmp_path: Path, smol_path: Path, root: dict[str, object]
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(root))
+    out = tmp_path / "result.json"
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema), "--question",
+                   "Give one value for the invoice INV-2291.", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    value = json.loads(out.read_text())  # a string root is "...", never bare text
+    assert load_schema(schema).validation_errors(value) == []
+
+
+def test_extract_doc_reads_a_pdf_through_the_loaders(tmp_path: Path, smol_path: Path) -> None:
+    from tests.knowledge.corpus import REPORT_PAGES, write_pdf
+
+    pdf = write_pdf(tmp_path / "report.pdf", REPORT_PAGES)
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {
+        "valve": {"type": "string", "maxLength": 20}}, "required": ["valve"]}))  # fmt: skip
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema),
+                   "--doc", str(pdf), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    pages = {c["page"] for c in report["citations"].values()}
+    assert pages <= {1, 2, 3, 4}  # cited by the PDF's pages, not the bytes of the file
+    assert "%PDF" not in json.dumps(report["result"])
+
+
+def test_extract_doc_refuses_what_no_loader_reads(tmp_path: Path, smol_path: Path) -> None:
+    picture = tmp_path / "scan.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"a": {"type": "string"}}}))
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema),
+                   "--doc", str(picture))  # fmt: skip
+    assert done.returncode != 0
+    assert "unsupported type .png" in done.stderr

@@ -13,7 +13,6 @@ from assistant.knowledge import grounded
 from assistant.knowledge.attribution import attribute, missing_specifics, specific_words
 from assistant.knowledge.grounded import (
     QuoteUnit,
-    ReplyOrder,
     answer_grammar,
     citation_grammar,
     flatten,
@@ -172,14 +171,6 @@ def test_the_quote_first_grammar_allows_only_whole_clauses_of_the_source_it_name
     reply: str, accepted: bool
 ) -> None:
     assert _accepts(answer_grammar(SOURCES), reply) is accepted
-
-
-def test_the_answer_first_grammars_take_the_number_from_the_quote() -> None:
-    lark = answer_grammar(SOURCES, order=ReplyOrder.ANSWER_FIRST)
-    assert _accepts(lark, 'Answer: Monthly.\nQuote: "It is paid monthly." [1]')
-    assert not _accepts(lark, 'Answer: Monthly.\nQuote: "It is paid monthly." [2]')
-    plain = answer_grammar(SOURCES, order=ReplyOrder.PLAIN_FIRST)
-    assert _accepts(plain, 'Monthly.\nQuote: "It is paid monthly." [1]')
 
 
 def test_word_quotes_may_start_and_end_on_any_word() -> None:

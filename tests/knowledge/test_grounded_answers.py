@@ -10,7 +10,7 @@ from assistant.chat.store import ConversationStore
 from assistant.engine.base import GenerationOptions
 from assistant.engine.fake import ScriptedEngine
 from assistant.knowledge import SearchHit
-from assistant.knowledge.answer import AnswerFormat, AnswerSettings, answer
+from assistant.knowledge.answer import AnswerFormat, AnswerSettings, answer, build_messages
 
 BUDGET = (
     "4. Budget and investment\nThe plant's operating budget for 2025 was 9.6 million euros, of "
@@ -147,3 +147,25 @@ def test_the_conversation_keeps_the_answer_its_quotes_and_the_check(
     assert saved.meta["quotes"][0]["text"].startswith("The plant's operating budget for 2025")
     assert saved.meta["supported"] is True
     assert saved.meta["abstained"] is False
+
+
+def test_a_prompt_over_its_budget_shows_the_other_passages_as_windows() -> None:
+    filler = " ".join(f"Routine sentence number {i} about nothing much." for i in range(30))
+    hits = [
+        passage(1, "The valve AB-1234/X comes from Bergen. " + filler, page=1),
+        passage(2, filler + " The Bergen warehouse ships valves within six weeks.", page=2),
+        passage(3, filler + " Valves are inspected every spring.", page=3),
+    ]
+    question = "Where does the valve AB-1234/X come from?"
+    engine = ScriptedEngine(context_size=8192)
+    whole, _ = build_messages(
+        question, hits, engine, max_tokens=64, settings=AnswerSettings(prompt_budget=0)
+    )
+    roomy = engine.count_tokens(engine.render_chat(whole))
+    messages, sources = build_messages(
+        question, hits, engine, max_tokens=64, settings=AnswerSettings(prompt_budget=roomy // 2)
+    )
+    assert sources[0].text == hits[0].text  # the best passage stays whole
+    assert all(len(s.text.split()) <= 80 for s in sources[1:])  # the others are windows
+    assert "within six weeks" in messages[0].content  # around their best sentences
+    assert engine.count_tokens(engine.render_chat(messages)) < roomy

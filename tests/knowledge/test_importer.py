@@ -104,15 +104,45 @@ def test_bad_files_are_reported_and_the_rest_import(kb: KnowledgeBase, tmp_path:
         "scan.pdf": FailureKind.NO_TEXT,
         "corrupt.pdf": FailureKind.CORRUPT,
         "empty.md": FailureKind.EMPTY,
-        "photo.jpg": FailureKind.UNSUPPORTED,
         "missing.txt": FailureKind.UNREADABLE,
     }
+    # a picture in a folder is not a document: passed over, said once, not a failure
+    assert [p.name for p in report.not_documents] == ["photo.jpg"]
+    assert report.not_documents_summary == "skipped 1 picture (.jpg): not documents"
     ledger = {d.name: d for d in kb.documents()}
     assert ledger["locked.pdf"].status is DocumentStatus.FAILED
     assert "password" in ledger["locked.pdf"].error
-    assert "photo.jpg" not in ledger  # unsupported types are reported, not recorded
+    assert "photo.jpg" not in ledger
     again = kb.ingest([folder])  # same bytes: same verdict, without parsing again
     assert {f.path.name for f in again.failed} >= {"locked.pdf", "scan.pdf", "corrupt.pdf"}
+
+
+def test_a_file_named_on_its_own_gets_its_reason(kb: KnowledgeBase, tmp_path: Path) -> None:
+    picture = tmp_path / "photo.jpg"
+    picture.write_bytes(b"\xff\xd8\xff")
+    report = kb.ingest([picture])
+    (failed,) = report.failed
+    assert failed.kind is FailureKind.UNSUPPORTED
+    assert "unsupported type .jpg" in failed.reason
+    assert report.not_documents == ()
+
+
+def test_pictures_archives_and_programs_are_summed_up_by_kind(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    for n in range(10):
+        (folder / f"shot-{n}.png").write_bytes(b"\x89PNG\r\n")
+    (folder / "bundle.zip").write_bytes(b"PK\x03\x04")
+    (folder / "noname").write_bytes(b"\x7fELF\x02\x01")  # a program, known by its bytes
+    (folder / "notes.txt").write_text("The archive opens at nine.", encoding="utf-8")
+    report = kb.ingest([folder])
+    assert [d.name for d in report.imported] == ["notes.txt"]
+    assert report.failed == ()
+    assert report.not_documents_summary == (
+        "skipped 10 pictures (.png), 1 archive (.zip), 1 program or library: not documents"
+    )
 
 
 def test_progress_reports_every_file(kb: KnowledgeBase, corpus: dict[str, Path]) -> None:
@@ -199,3 +229,36 @@ def test_a_different_embedder_is_refused(tmp_path: Path, corpus: dict[str, Path]
         assert kb.documents()  # listing needs no embedder
         with pytest.raises(KnowledgeError, match="built with the embedder 'hash-256'"):
             kb.search("generator")
+
+
+def test_the_sample_library_imports_with_no_failures(kb: KnowledgeBase) -> None:
+    """The first-run offer imports the project's docs/: its pictures are passed over, said once."""
+    from assistant.config import source_root
+
+    report = kb.ingest([source_root() / "docs"], collection="sample")
+    assert report.failed == ()
+    assert len(report.imported) >= 10
+    pictures = [p for p in report.not_documents if p.suffix == ".png"]
+    assert pictures
+    assert report.not_documents_summary.startswith(f"skipped {len(pictures)} pictures (.png)")
+
+
+@pytest.mark.embedder
+def test_reimporting_a_changed_file_raises_no_chroma_warning(tmp_path: Path) -> None:
+    """chromadb rebuilds a collection's embedding function from its saved config when a new
+    process opens it; ours must be registered, or it warns "Could not reconstruct embedding
+    function enclave" at the user."""
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    note = folder / "note.txt"
+    note.write_text("The first version of the note.", encoding="utf-8")
+    first = run_cli("ingest", str(folder))
+    assert first.returncode == 0, first.stderr
+    note.write_text("The second, changed version of the note.", encoding="utf-8")
+    second = run_cli("ingest", str(folder))
+    assert second.returncode == 0, second.stderr
+    assert "imported 1" in second.stdout
+    assert "Warning" not in second.stderr
+    assert "reconstruct" not in second.stderr

@@ -70,6 +70,40 @@ def document_kind(path: Path) -> str | None:
     return _KINDS.get(path.suffix.lower())
 
 
+#: What a file no loader reads is, by its name's ending: the word a summary uses for it.
+_NOT_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "picture": (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".svg",
+                ".ico", ".heic", ".psd"),
+    "archive": (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".iso"),
+    "audio or video file": (".mp3", ".wav", ".flac", ".ogg", ".m4a", ".mp4", ".mkv", ".mov",
+                            ".avi", ".webm"),
+    "program or library": (".exe", ".dll", ".so", ".dylib", ".bin", ".o", ".a", ".pyc",
+                           ".class", ".jar", ".whl", ".deb", ".rpm", ".msi"),
+}  # fmt: skip
+#: The same by content, for a file whose name says nothing: its first bytes.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "picture"), (b"\xff\xd8\xff", "picture"), (b"GIF8", "picture"),
+    (b"II*\x00", "picture"), (b"MM\x00*", "picture"), (b"BM", "picture"),
+    (b"PK\x03\x04", "archive"), (b"\x1f\x8b", "archive"), (b"7z\xbc\xaf", "archive"),
+    (b"Rar!", "archive"), (b"\x7fELF", "program or library"), (b"MZ", "program or library"),
+)  # fmt: skip
+
+
+def non_document_kind(path: Path) -> str:
+    """What a file no loader reads is, in a word for a summary ("picture", "archive", ...):
+    by its name's ending, else by its first bytes, else "other file"."""
+    suffix = path.suffix.lower()
+    for word, endings in _NOT_DOCUMENTS.items():
+        if suffix in endings:
+            return word
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return "other file"
+    return next((word for magic, word in _MAGIC if head.startswith(magic)), "other file")
+
+
 def size_failure(size: int, settings: KnowledgeSettings) -> LoadFailure | None:
     """The refusal for a file of ``size`` bytes, or ``None`` when the size is acceptable."""
     if size > settings.max_file_bytes:
