@@ -60,6 +60,7 @@ from assistant.knowledge.embedder import Embedder
 from assistant.knowledge.lexical import LexicalIndex, LexicalMatch, StoredChunk
 from assistant.knowledge.search import HybridSearcher
 from assistant.knowledge.store import DenseMatch, DenseStore
+from assistant.knowledge.terms import TermWeights
 from bench import bench_ingest
 from bench.bench_ingest import QUESTIONS, fill_synthetic, percentile, sentence
 from bench.common import add_json_option, load_averages, report, rss_mib
@@ -311,6 +312,13 @@ class _TimedLexical:
             return self._inner.fetch(chunk_ids)
         finally:
             self._laps.time("hydration_fetch", started)
+
+    def term_weights(self, terms: Sequence[str], collection: str) -> TermWeights:
+        started = time.perf_counter()
+        try:
+            return self._inner.term_weights(terms, collection)
+        finally:
+            self._laps.time("term_weights", started)
 
 
 # --- the child process: one size --------------------------------------------------------------
