@@ -93,6 +93,7 @@ def knowledge_settings(settings: Settings) -> records.KnowledgeSettings:
         chunk_tokens=k.chunk_tokens,
         chunk_overlap_tokens=k.chunk_overlap_tokens,
         embedding_backend=k.embedding_backend,
+        ocr_images=k.ocr_images,
     )
 
 

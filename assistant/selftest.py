@@ -7,11 +7,15 @@ profile, and checks, in order:
 1. the offline guard is active and the offline switches are forced;
 2. the bundled files match their pins (``doctor``: the models' manifest, the embedder);
 3. the bundled chat model loads in llama.cpp;
-4. a small PDF it writes itself is imported into the knowledge base (the parsing child process,
-   the embedder on torch, Chroma on disk, the full-text index);
-5. a question about that PDF is answered by the model from the retrieved passage, with a
+4. what runs is what is configured (:func:`check_backends`): the embedding backend
+   (``knowledge.embedding_backend``, ``onnx-int8`` by default, not a silent fallback to torch),
+   the chat model (the file the installed app loads by default) and the constraint engine
+   (llguidance, proved by a constrained generation that must validate);
+5. a small PDF it writes itself is imported into the knowledge base (the parsing child process,
+   the embedder it just checked, Chroma on disk, the full-text index);
+6. a question about that PDF is answered by the model from the retrieved passage, with a
    citation naming the document and its page;
-6. the offline guard is still active and blocked no connection during the run.
+7. the offline guard is still active and blocked no connection during the run.
 
 Each step prints one line (``[ok  ]`` or ``[FAIL]``); the exit status is 0 only when every
 step passed. A step that fails stops the steps that depend on it.
@@ -30,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant import __version__, offline
 from assistant.config import ModelSettings, Paths, Settings, default_models_dir
@@ -38,6 +42,9 @@ from assistant.errors import AssistantError
 
 if TYPE_CHECKING:
     from assistant.app import App
+    from assistant.engine.base import Engine
+    from assistant.grammar.compile import GrammarCompiler
+    from assistant.knowledge.embedder import Embedder
 
 DOCUMENT_NAME = "harbor-point-lighthouse.pdf"
 DOCUMENT_LINES = (
@@ -49,6 +56,15 @@ DOCUMENT_LINES = (
 QUESTION = "When was the Harbor Point lighthouse built?"
 EXPECTED_FACT = "1887"
 EXIT_FAILED = 1
+#: The constrained generation that proves which constraint engine runs: two possible outputs,
+#: a handful of tokens, so it finishes in any model within its token budget.
+PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"enum": ["yes", "no"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+PROBE_PROMPT = "Is sea water salty? Answer yes or no."
 
 
 @dataclass
@@ -70,6 +86,102 @@ class Report:
     @property
     def ok(self) -> bool:
         return bool(self.steps) and all(step.ok for step in self.steps)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What answers run on: configured (what the installed app uses) or found running.
+
+    Attributes:
+        embedding: the embedding backend, ``onnx-int8`` or ``torch``.
+        chat_model: the chat model's GGUF, as a resolved path.
+        constraint: the constraint engine structured output uses, ``llguidance`` or ``gbnf``
+            (``none`` when the engine cannot constrain at all).
+    """
+
+    embedding: str
+    chat_model: str
+    constraint: str
+
+
+def configured_backends(settings: Settings) -> Backends:
+    """The backends ``settings`` ask for (the constraint engine is the product's default)."""
+    from assistant.grammar.compile import DEFAULT_BACKEND  # llguidance: import when run
+
+    return Backends(
+        embedding=str(settings.knowledge.embedding_backend),
+        chat_model=str(settings.model_path().resolve()),
+        constraint=DEFAULT_BACKEND.value,
+    )
+
+
+@dataclass(frozen=True)
+class Found:
+    """The backends found running, and what each one said about itself."""
+
+    backends: Backends
+    embedder_name: str
+    why: dict[str, str] = field(default_factory=dict)  # by Backends field name
+    probe_output: str = ""
+
+
+def running_backends(*, embedder: Embedder, engine: Engine, compiler: GrammarCompiler) -> Found:
+    """The backends that actually run: asked of the embedder and engine, and measured.
+
+    The constraint engine is the one a real constrained generation used (the answer must
+    validate against :data:`PROBE_SCHEMA`), not the one a setting names.
+
+    Raises:
+        AssistantError: the embedder cannot be opened, or the constrained output is invalid.
+    """
+    from assistant.engine.base import GenerationOptions
+    from assistant.grammar.extract import build_messages, generate_structured
+
+    why: dict[str, str] = {}
+    # Backend and note are MiniLMEmbedder's; any other embedder is named for what it is.
+    backend = getattr(embedder, "backend", None)
+    embedding = str(getattr(backend, "value", backend or embedder.name))
+    note = getattr(embedder, "note", "")
+    if note:
+        why["embedding"] = str(note)
+    options = GenerationOptions(max_tokens=24, temperature=0.0, seed=7, top_logprobs=0)
+    result = generate_structured(
+        engine,
+        PROBE_SCHEMA,
+        build_messages(PROBE_PROMPT, target=PROBE_SCHEMA),
+        options=options,
+        compiler=compiler,
+        retries=0,
+    )
+    constraint = result.backend.value if result.backend is not None else "none"
+    if constraint != compiler.backend.value:
+        why["constraint"] = (
+            "the engine cannot apply llguidance's token masks"
+            if constraint == "gbnf"
+            else "the engine has no grammar support"
+        )
+    model = engine.info.path
+    chat_model = str(Path(model).resolve()) if model and not model.startswith("<") else model
+    found = Backends(embedding=embedding, chat_model=chat_model, constraint=constraint)
+    return Found(found, embedder.name, why, result.text)
+
+
+def check_backends(expected: Backends, found: Found) -> list[str]:
+    """One sentence per backend that is not the configured one (empty: all as configured)."""
+    labels = {
+        "embedding": "embedding backend",
+        "chat_model": "chat model",
+        "constraint": "constraint engine",
+    }
+    problems = []
+    for name, label in labels.items():
+        want, got = getattr(expected, name), getattr(found.backends, name)
+        if want != got:
+            reason = found.why.get(name, "")
+            problems.append(
+                f"{label}: configured {want}, found {got}" + (f" ({reason})" if reason else "")
+            )
+    return problems
 
 
 def tiny_pdf(lines: Sequence[str]) -> bytes:
@@ -117,10 +229,25 @@ def bundled_model() -> Path:
 class SelfTest:
     """Runs the steps against one temporary data directory."""
 
-    def __init__(self, home: Path, *, model: Path, out: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        model: Path,
+        out: Callable[[str], None],
+        expected: Backends | None = None,
+    ) -> None:
+        """Args:
+        home: the temporary data directory.
+        model: the chat model to load.
+        out: where each step's line goes.
+        expected: the configured backends (default: those of the default settings with
+            ``model``).
+        """
         self.paths = Paths(home=home).ensure()
         self.model = model
         self.out = out
+        self.expected = expected
         self.report = Report()
 
     @contextmanager
@@ -158,8 +285,13 @@ class SelfTest:
             if not (guard.active and guard.env_forced):
                 raise AssistantError("the offline guard is not fully active")
 
+        from assistant.knowledge.embedder import MiniLMEmbedder
+
         settings = Settings(model=ModelSettings(path=str(self.model), context_size=2048))
+        expected = self.expected or configured_backends(settings)
         app = App.create(self.paths, settings=settings)
+        # The one embedder of the run: checked below, then used for the import.
+        embedder = MiniLMEmbedder(backend=settings.knowledge.embedding_backend)
         try:
             with self.step("bundled files") as detail:
                 from assistant.doctor import diagnose
@@ -168,7 +300,9 @@ class SelfTest:
                 pinned = [m["file"] for m in report["default_models"] if m["digest_ok"]]
                 detail.append(f"models match their pins: {', '.join(pinned) or 'none'}")
                 detail.append("embedder matches its pin" if report["embedder"]["digest_ok"] else "")
-                problems = [p for p in report["problems"] if "offline guard" not in p]
+                # Which backend runs is the next steps' check, with found and expected side by side.
+                problems = [p for p in report["problems"] if "offline guard" not in p
+                            and not p.startswith("the embedding backend is")]  # fmt: skip
                 if problems:
                     raise AssistantError("; ".join(problems))
 
@@ -177,7 +311,20 @@ class SelfTest:
                 info = engine.info
                 detail.append(f"{self.model.name} ({info.context_size}-token context)")
 
-            self._knowledge(app)
+            with self.step("configured backends") as detail:
+                found = running_backends(
+                    embedder=embedder, engine=engine, compiler=app.grammar_compiler
+                )
+                mismatches = check_backends(expected, found)
+                if mismatches:
+                    raise AssistantError("not the configured backends: " + "; ".join(mismatches))
+                detail.append(
+                    f"embedding {found.backends.embedding} ({found.embedder_name}); chat model "
+                    f"{Path(found.backends.chat_model).name}; constraint engine "
+                    f"{found.backends.constraint} ({found.probe_output!r} validates)"
+                )
+
+            self._knowledge(app, settings, embedder)
         finally:
             app.close()
 
@@ -188,7 +335,8 @@ class SelfTest:
                 blocked = ", ".join(guard.blocked_attempts) or "none"
                 raise AssistantError(f"the guard is inactive or blocked connections: {blocked}")
 
-    def _knowledge(self, app: App) -> None:
+    def _knowledge(self, app: App, settings: Settings, embedder: Embedder) -> None:
+        from assistant.app import knowledge_settings
         from assistant.engine.base import GenerationOptions
         from assistant.knowledge import KnowledgeBase
 
@@ -197,7 +345,9 @@ class SelfTest:
         documents.mkdir()
         pdf = documents / DOCUMENT_NAME
         pdf.write_bytes(tiny_pdf(DOCUMENT_LINES))
-        with KnowledgeBase.open(self.paths.index_dir) as knowledge:
+        with KnowledgeBase.open(
+            self.paths.index_dir, embedder=embedder, settings=knowledge_settings(settings)
+        ) as knowledge:
             with self.step("document imported") as detail:
                 report = knowledge.ingest([pdf])
                 if report.failed:
@@ -253,16 +403,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Enclave {__version__} self-test, {_bundle_line()}", flush=True)
     print(describe_release_key(), flush=True)
     model = args.model or bundled_model()
+    # What the installed app runs by default (or the model asked for): the self-test must load
+    # that, not merely some bundled file.
+    configured = Settings(model=ModelSettings(path=str(args.model))) if args.model else Settings()
+    expected = configured_backends(configured)
 
     def out(line: str) -> None:
         print(line, flush=True)
 
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        report = SelfTest(args.keep.resolve(), model=model, out=out).run()
+        report = SelfTest(args.keep.resolve(), model=model, out=out, expected=expected).run()
     else:
         with tempfile.TemporaryDirectory(prefix="enclave-self-test-") as home:
-            report = SelfTest(Path(home), model=model, out=out).run()
+            report = SelfTest(Path(home), model=model, out=out, expected=expected).run()
     passed = sum(step.ok for step in report.steps)
     elapsed = time.perf_counter() - started
     if report.ok:

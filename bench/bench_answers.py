@@ -58,6 +58,14 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5, dest="top_k")
     parser.add_argument("--limit", type=int, default=0, help="first N gold items only")
     parser.add_argument("--items", action="store_true", help="keep every item's check")
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        nargs="+",
+        default=[0],
+        choices=[0, 1],
+        help="1: the model confirms the quoted sentence answers (yes/no)",
+    )
     add_json_option(parser)
     args = parser.parse_args()
 
@@ -73,16 +81,16 @@ def main() -> None:
         for model in models:
             engine = LlamaEngine.load(model, context_size=4096, threads=args.threads)
             for answer_format in args.format:
-                for window in args.window:
+                for window, confirm in [(w, c) for w in args.window for c in args.confirm]:
                     settings = AnswerSettings(
                         answer_format=AnswerFormat(answer_format), window_words=window,
-                        quote_unit=QuoteUnit(args.quote_unit),
+                        quote_unit=QuoteUnit(args.quote_unit), confirm_support=bool(confirm),
                     )  # fmt: skip
                     started = time.perf_counter()
                     checks = check_answers(
                         items, engine, knowledge, collection="eval", top_k=args.top_k,
                         options=GenerationOptions(max_tokens=160), settings=settings,
-                        on_item=_progress(f"{model.name} {answer_format} w{window}"),
+                        on_item=_progress(f"{model.name} {answer_format} w{window} c{confirm}"),
                     )  # fmt: skip
                     run: dict[str, object] = {
                         "model": model.name,
@@ -90,6 +98,7 @@ def main() -> None:
                         "format": answer_format,
                         "window_words": window,
                         "quote_unit": args.quote_unit,
+                        "confirm_support": bool(confirm),
                         "threads": engine.info.threads,
                         "seconds": round(time.perf_counter() - started, 1),
                         **summarize(checks),

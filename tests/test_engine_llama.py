@@ -215,3 +215,12 @@ def test_the_default_thread_count_is_one_per_physical_core(smol_path: Path) -> N
         assert engine._llm.n_threads == physical_cores()  # not cpu_count() // 2
     finally:
         engine.close()
+
+
+def test_llama_cpp_is_built_without_its_amx_kernels() -> None:
+    # scripts/setup.sh builds without them: on Sapphire Rapids CPUs they crash in the first
+    # multi-token decode (llama.cpp issue 20824). A wheel from elsewhere would bring them back.
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode()
+    assert "AMX_INT8 = 1" not in info, info

@@ -5,7 +5,9 @@ Modules, one idea each:
 - :mod:`~assistant.catalog.records`: the values (installed models, progress events, versions);
 - :mod:`~assistant.catalog.keys`: the trusted admin keys on this machine;
 - :mod:`~assistant.catalog.registry`: which models are installed (``catalog.json``);
-- :mod:`~assistant.catalog.audit`: the append-only, hash-chained audit log;
+- :mod:`~assistant.catalog.audit`: the append-only, hash-chained audit log, its head anchored
+  in ``catalog.json``;
+- :mod:`~assistant.catalog.journal`: the audit log's copy in the systemd journal, where it runs;
 - :mod:`~assistant.catalog.staging`: safe folder scanning and copy-with-digest into staging;
 - :mod:`~assistant.catalog.checks`: header, chat-template and test-load checks;
 - :mod:`~assistant.catalog.probe`: the child process those checks run in;

@@ -2,14 +2,15 @@
 
 It records each installed model version (its files and their digests as the signed manifest gave
 them, the signer, who installed it when), the highest version ever installed per model name (for
-rollback protection, kept even after a version is removed), and which LoRA adapter is selected
-for each model. Writes are atomic and serialised by a lock file.
+rollback protection, kept even after a version is removed), which LoRA adapter is selected
+for each model, and the audit log's anchored head (see :mod:`~assistant.catalog.audit`). Writes
+are atomic and serialised by a lock file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,20 @@ class Registry:
         chosen = self._read()["adapters"].get(model.key)
         return self.folder(model) / chosen if chosen else None
 
+    def read_audit_head(self) -> dict[str, Any] | None:
+        """The audit log's head as the last append anchored it (None: never anchored)."""
+        head = self._read().get("audit_head")
+        return head if isinstance(head, dict) else None
+
     # --- writing ---------------------------------------------------------------------------------
+
+    def write_audit_head(self, head: Mapping[str, Any]) -> None:
+        """Anchor the audit log's head (record count, last line's digest) outside the log."""
+
+        def change(data: dict[str, Any]) -> None:
+            data["audit_head"] = dict(head)
+
+        self._update(change)
 
     def _update(self, change: Callable[[dict[str, Any]], None]) -> None:
         with locked(self._lock):

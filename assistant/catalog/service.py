@@ -14,6 +14,7 @@ from typing import Any
 
 from assistant.catalog.audit import AuditLog
 from assistant.catalog.importer import Importer, ImportOptions, ImportResult
+from assistant.catalog.journal import Journal
 from assistant.catalog.keys import TrustedKey, TrustedKeys
 from assistant.catalog.records import InstalledModel, ProgressCallback, VerifyResult
 from assistant.catalog.registry import Registry
@@ -33,7 +34,8 @@ class Catalog:
         self.paths = paths
         self.keys = TrustedKeys(paths.home / "trusted-keys.json")
         self.registry = Registry(paths.home / "catalog.json", paths.models_dir)
-        self.audit = AuditLog(paths.home / "audit.log")
+        # The log's head is anchored in catalog.json, and mirrored to journald where it runs.
+        self.audit = AuditLog(paths.home / "audit.log", anchor=self.registry, journal=Journal())
         self.staging_dir = paths.home / "staging"
 
     def import_folder(

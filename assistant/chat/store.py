@@ -23,7 +23,21 @@ from assistant.errors import ConversationNotFoundError, StoreError
 
 
 def _now() -> str:
+    # Microseconds: conversations are ordered by these strings, and two can start in a second.
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def shown_time(stamp: str) -> str:
+    """A stored time (ISO 8601 in UTC, to the microsecond) as people read it: this machine's
+    local time, to the minute (``2026-12-02 14:56``). A value that is not a time is shown as is.
+    """
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assistant.catalog.audit import LOG_ACTION
 from assistant.catalog.records import ProgressEvent, Stage
 from assistant.catalog.service import Catalog, ImportOptions
 from assistant.cli.common import paths_from, print_json
@@ -186,9 +187,27 @@ def cmd_verify(args: argparse.Namespace, catalog: Catalog) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, catalog: Catalog) -> int:
+    """Uninstall a model version, and the folders it leaves empty (its name's, staging)."""
     model = catalog.remove(args.name)
+    folder = catalog.registry.folder(model)  # models/NAME/VERSION
+    _remove_empty(folder, below=catalog.paths.models_dir)
+    _remove_empty(catalog.staging_dir, below=catalog.paths.home)
     print(f"Removed {model.key}.")
     return 0
+
+
+def _remove_empty(folder: Path, *, below: Path) -> None:
+    """Delete ``folder`` and then each parent while it is empty, stopping short of ``below``;
+    a folder that holds anything, or cannot be deleted, stays (and so do its parents)."""
+    top = below.resolve()
+    current = folder.resolve()
+    while top in current.parents:
+        try:
+            if current.exists():  # the version's own folder is already gone
+                current.rmdir()  # only ever succeeds on an empty folder
+        except OSError:
+            return
+        current = current.parent
 
 
 def cmd_set_default(args: argparse.Namespace, catalog: Catalog) -> int:
@@ -274,23 +293,44 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, catalog: Catalog) -> int:
-    records = catalog.audit.records()
+    """List the audit log and check it; exit status 1 when the check fails."""
+    records = list(enumerate(catalog.audit.records(), start=1))
     if args.limit > 0:
         records = records[-args.limit :]
     chain = catalog.audit.check_chain()
     if args.json:
-        print_json({"records": records, "chain_ok": chain.ok, "broken_at": chain.broken_at})
+        print_json({
+            "records": [r for _, r in records], "chain_ok": chain.ok, "broken_at": chain.broken_at,
+            "problems": [{"line": p.line, "kind": p.kind, "message": p.message}
+                         for p in chain.problems],
+            "notices": list(chain.notices), "legacy_records": chain.legacy,
+            "anchor": chain.head.to_json() if chain.head else None, "head_sha256": chain.tip,
+            "journal": chain.journal,
+        })  # fmt: skip
         return 0 if chain.ok else 1
-    for record in records:
+    for number, record in records:
         what = " ".join(str(record[k]) for k in ("model", "version") if record.get(k))
         what = what or str(record.get("fingerprint", ""))[:16]
+        if record.get("action") == LOG_ACTION:
+            what = str(record.get("message", ""))
         why = f" [{record['reason']}]" if record.get("reason") else ""
         time, user = record.get("time", "?"), record.get("user", "?")
         action, result = record.get("action", "?"), record.get("result", "?")
-        print(f"{time}  {user:<10} {action:<12} {result:<9} {what}{why}")
+        mark = "!" if number == chain.broken_at else " "
+        print(f"{number:>5}{mark} {time}  {user:<10} {action:<12} {result:<9} {what}{why}")
+    for notice in chain.notices:
+        print(f"note: {notice}", file=sys.stderr)
     if not chain.ok:
-        print(f"WARNING: the audit log was edited: the hash chain breaks at line "
-              f"{chain.broken_at} of {catalog.audit.path}.", file=sys.stderr)  # fmt: skip
+        first, *others = chain.problems
+        where = f"at line {first.line}" if first.line is not None else "at its head"
+        print(f"WARNING: the audit log {catalog.audit.path} fails its check {where}: "
+              f"{first.message}.", file=sys.stderr)  # fmt: skip
+        for problem in others:
+            print(f"  also: {problem.message}", file=sys.stderr)
         return 1
-    print(f"{chain.records} records; hash chain intact.", file=sys.stderr)
+    anchor = (f"head anchored in catalog.json at record #{chain.head.seq}" if chain.head
+              else "head not anchored yet")  # fmt: skip
+    print(f"{chain.records} records; hash chain intact ({anchor}; journal: {chain.journal}).\n"
+          f"Head: line {chain.records}, SHA-256 {chain.tip} (keep a copy off this machine to "
+          "prove later that nothing up to it was rewritten).", file=sys.stderr)  # fmt: skip
     return 0

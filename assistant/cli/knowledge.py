@@ -12,6 +12,13 @@ lock (:mod:`assistant.instance`) while they run, so a second writer, or the GUI,
 that Enclave is already running. Notices about a damaged index that was repaired go to stderr.
 
 Progress goes to stderr, results to stdout, so ``--json`` output can be piped.
+
+Every command gives the same account of an import (:class:`ImportAccount`): a file is
+**imported** (now searchable), **unchanged** (already imported, same bytes), **not a document**
+(a type no loader reads: passed over, not recorded, not a failure) or **failed** with its reason
+(recorded: ``docs list`` shows it, ``docs collections`` counts it); a named path that does not
+exist, or whose name the index cannot record, is **not found**. Exit statuses are the constants
+of :mod:`assistant.cli.common` (docs/exit-status.md).
 """
 
 from __future__ import annotations
@@ -20,17 +27,22 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.cli.common import EXIT_FAILED, EXIT_OK, command_started, plural
 from assistant.instance import InstanceLock
 from assistant.knowledge.base import DEFAULT_COLLECTION, KnowledgeBase
 from assistant.knowledge.records import (
+    CollectionInfo,
     DocumentRecord,
     DocumentStatus,
+    FailedFile,
+    FailureKind,
     IngestReport,
     IngestStage,
     ProgressEvent,
@@ -171,8 +183,69 @@ class ProgressBar:
             self._width = 0
 
 
+@dataclass(frozen=True)
+class ImportAccount:
+    """What became of each file an import was given, in the categories every command uses.
+
+    Attributes:
+        report: the import's own report (pages, passages, times, removals).
+        not_documents: files named on their own whose type no loader reads, with the reason
+            (those found in folders are ``report.not_documents``).
+        failed: documents that could not be imported, each recorded in the index with its
+            reason: ``docs list`` shows them and ``docs collections`` counts them.
+        not_found: named paths the index cannot record: they do not exist, or their name is
+            not valid text.
+        elapsed_s: the whole command's time, start-up (opening the index, loading the
+            embedder) included.
+    """
+
+    report: IngestReport
+    not_documents: tuple[FailedFile, ...]
+    failed: tuple[FailedFile, ...]
+    not_found: tuple[FailedFile, ...]
+    elapsed_s: float
+
+    @classmethod
+    def of(
+        cls, report: IngestReport, recorded: Iterable[DocumentRecord], *, elapsed_s: float
+    ) -> ImportAccount:
+        """Sort ``report.failed`` by what the index recorded (``recorded``: its documents)."""
+        failed_rows = {d.path for d in recorded if d.status is DocumentStatus.FAILED}
+        unsupported = tuple(f for f in report.failed if f.kind is FailureKind.UNSUPPORTED)
+        rest = [f for f in report.failed if f.kind is not FailureKind.UNSUPPORTED]
+        return cls(
+            report,
+            not_documents=unsupported,
+            failed=tuple(f for f in rest if f.path in failed_rows),
+            not_found=tuple(f for f in rest if f.path not in failed_rows),
+            elapsed_s=max(elapsed_s, report.elapsed_s),
+        )
+
+    @property
+    def not_documents_count(self) -> int:
+        return len(self.report.not_documents) + len(self.not_documents)
+
+    @property
+    def usable(self) -> bool:
+        """Something was imported, is already imported, or was removed as asked; or there was
+        nothing wrong (an empty folder)."""
+        report = self.report
+        if report.imported or report.skipped or report.removed:
+            return True
+        return not (self.failed or self.not_found or self.not_documents_count)
+
+    @property
+    def startup_s(self) -> float:
+        return max(0.0, self.elapsed_s - self.report.elapsed_s)
+
+
 def cmd_ingest(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
-    """Import files and folders; print the summary. Exit 1 only when every file failed."""
+    """Import files and folders; print the summary.
+
+    Exit status 1 (``EXIT_FAILED``) when nothing was imported, unchanged or removed and some
+    path failed, was not found or was not a document; else 0 (the summary lists any failures).
+    """
+    started = command_started()
     bar = ProgressBar()
     with open_knowledge(args, ctx_factory, writer="ingest") as kb:
         try:
@@ -181,46 +254,77 @@ def cmd_ingest(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
             )
         finally:
             bar.clear()
+        recorded = kb.documents(report.collection)
+    account = ImportAccount.of(report, recorded, elapsed_s=time.perf_counter() - started)
     if args.json:
-        _print_json(report_to_dict(report))
+        _print_json(report_to_dict(account))
     else:
-        print(format_report(report))
-    everything_failed = report.failed and not (report.imported or report.skipped)
-    return 1 if everything_failed else 0
+        print(format_report(account))
+    return EXIT_OK if account.usable else EXIT_FAILED
 
 
-def format_report(report: IngestReport) -> str:
+def format_report(account: ImportAccount) -> str:
     """The human summary of an import."""
+    report = account.report
+    counts = [
+        f"imported {len(report.imported)}",
+        f"unchanged {len(report.skipped)}",
+        f"failed {len(account.failed)}",
+        f"not documents {account.not_documents_count}",
+    ]
+    if account.not_found:
+        counts.append(f"not found {len(account.not_found)}")
+    counts.append(f"removed {len(report.removed)}")
     lines = [
-        f"Collection {report.collection!r}: imported {len(report.imported)}, skipped "
-        f"{len(report.skipped)} (unchanged), failed {len(report.failed)}, removed "
-        f"{len(report.removed)}; {report.pages} pages, {report.chunks} passages in "
-        f"{report.elapsed_s:.1f} s."
+        f"Collection {report.collection!r}: {', '.join(counts)}; {plural(report.pages, 'page')}, "
+        f"{plural(report.chunks, 'passage')} in {account.elapsed_s:.1f} s "
+        f"({account.startup_s:.1f} s of it starting up)."
     ]
     if report.cancelled:
         lines.append("The import was stopped; run it again to finish (done work is kept).")
     if report.not_documents:
         lines.append(f"  {report.not_documents_summary}")
-    for failure in report.failed:
+    for skipped in account.not_documents:
+        lines.append(f"  not a document  {skipped.path}: {skipped.reason}")
+    for failure in account.failed:
         lines.append(f"  failed  {failure.path}: {failure.reason}")
+    for missing in account.not_found:
+        lines.append(f"  not found  {missing.path}: {missing.reason}")
     for removed in report.removed:
         lines.append(f"  removed {removed.path} (no longer in the folder)")
+    if account.failed:
+        lines.append(
+            f"  ('assistant docs list --collection {report.collection}' lists the failed files "
+            "until they are fixed and imported again, or removed with 'assistant docs remove'.)"
+        )
     return "\n".join(lines)
 
 
-def report_to_dict(report: IngestReport) -> dict[str, Any]:
+def report_to_dict(account: ImportAccount) -> dict[str, Any]:
+    """The import as JSON: the same categories and counts as the summary."""
+    report = account.report
+
+    def failures(found: tuple[FailedFile, ...]) -> list[dict[str, str]]:
+        return [{"path": str(f.path), "kind": f.kind.value, "reason": f.reason} for f in found]
+
     return {
         "collection": report.collection,
         "imported": [_doc_dict(d) for d in report.imported],
-        "skipped": [_doc_dict(d) for d in report.skipped],
-        "failed": [
-            {"path": str(f.path), "kind": f.kind.value, "reason": f.reason} for f in report.failed
-        ],
+        "unchanged": [_doc_dict(d) for d in report.skipped],
+        "failed": failures(account.failed),
+        "not_documents": [
+            *(
+                {"path": str(p), "kind": "unsupported", "reason": "in a folder: not a document"}
+                for p in report.not_documents
+            ),
+            *failures(account.not_documents),
+        ],  # fmt: skip
+        "not_found": failures(account.not_found),
         "removed": [_doc_dict(d) for d in report.removed],
-        "not_documents": [str(p) for p in report.not_documents],
         "pages": report.pages,
         "chunks": report.chunks,
-        "elapsed_s": round(report.elapsed_s, 3),
+        "elapsed_s": round(account.elapsed_s, 3),
+        "import_s": round(report.elapsed_s, 3),
         "cancelled": report.cancelled,
     }
 
@@ -241,8 +345,7 @@ def cmd_docs(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
             elif not documents:
                 print("No documents yet. Import some with: assistant ingest PATH")
             else:
-                for d in documents:
-                    print(_doc_line(d))
+                print("\n".join(document_table(documents)))
         elif args.action == "show":
             record = kb.document(args.document, args.collection)
             chunks = kb.chunks(record) if args.chunks or args.json else []
@@ -267,9 +370,8 @@ def cmd_docs(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
             elif not found:
                 print("No collections yet. Import documents with: assistant ingest PATH")
             for c in found if not args.json else ():
-                print(f"{c.name}: {c.indexed} documents searchable, {c.failed} failed, "
-                      f"{c.chunks} passages")  # fmt: skip
-    return 0
+                print(collection_line(c))
+    return EXIT_OK
 
 
 def cmd_index_health(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
@@ -285,32 +387,63 @@ def cmd_index_health(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
                 )
             finally:
                 bar.clear()
-        print(f"Rebuilt the vector index: {report.chunks} passages in {report.collections} "
-              f"collections, {report.elapsed_s:.1f} s.")  # fmt: skip
-        return 0
+        print(f"Rebuilt the vector index: {plural(report.chunks, 'passage')} in "
+              f"{plural(report.collections, 'collection')}, {report.elapsed_s:.1f} s.")  # fmt: skip
+        if report.damage:
+            print(f"The old index was damaged ({report.damage}); it is kept in "
+                  f"{report.set_aside}: delete it once search works.")  # fmt: skip
+        return EXIT_OK
     with open_knowledge(args, ctx_factory) as kb:
         check = kb.verify_index()
     if not check.probe.ok:
         print(f"The vector index cannot be read: {check.probe.problem}. Run 'assistant docs "
               "rebuild' to rebuild it from your imported documents.")  # fmt: skip
-        return 1
+        return EXIT_FAILED
     for name in sorted(check.expected):
-        print(f"{name}: {check.expected[name]} passages, {check.missing.get(name, 0)} without a "
-              f"vector, {check.extra.get(name, 0)} stray vectors")  # fmt: skip
+        print(f"{name}: {plural(check.expected[name], 'passage')}, "
+              f"{check.missing.get(name, 0)} without a vector, "
+              f"{plural(check.extra.get(name, 0), 'stray vector')}")  # fmt: skip
     if not check.ok:
         print("Some passages have no vector: run 'assistant docs rebuild'.")
-        return 1
+        return EXIT_FAILED
     print(f"The vector index is sound (read in {check.probe.elapsed_s:.1f} s).")
-    return 0
+    return EXIT_OK
 
 
-def _doc_line(d: DocumentRecord) -> str:
-    status = d.status.value
-    pages = f"{d.pages:>4} pp" if d.kind == "pdf" else "      "
-    detail = f"{pages} {d.chunks:>5} passages"
-    if d.status is DocumentStatus.FAILED:
-        detail = f"{d.failure.value if d.failure else 'failed'}: {d.error}"
-    return f"{d.id[:8]}  {status:<8} {d.collection:<12} {d.name}  {detail}"
+def document_table(documents: Iterable[DocumentRecord]) -> list[str]:
+    """``docs list``: a header and one line per document, in aligned columns.
+
+    The name comes last so a long one shifts nothing; a failed document's reason follows it.
+    """
+    header = ("ID", "STATUS", "COLLECTION", "PAGES", "PASSAGES", "NAME")
+    rows = [header]
+    for d in documents:
+        pages = str(d.pages) if d.kind == "pdf" and d.status is not DocumentStatus.FAILED else "-"
+        passages = str(d.chunks) if d.status is not DocumentStatus.FAILED else "-"
+        name = d.name
+        if d.status is DocumentStatus.FAILED:
+            name += f"  ({d.failure.value if d.failure else 'failed'}: {d.error})"
+        rows.append((d.id[:8], d.status.value, d.collection, pages, passages, name))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in (3, 4) else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]))
+    return lines
+
+
+def collection_line(c: CollectionInfo) -> str:
+    """``docs collections``: one collection's counts, in the words ``ingest`` uses."""
+    line = (
+        f"{c.name}: {plural(c.indexed, 'document')} searchable, {c.failed} failed, "
+        f"{plural(c.chunks, 'passage')}"
+    )
+    if c.failed:
+        line += f" (the failed ones: assistant docs list --collection {c.name})"
+    return line
 
 
 def _doc_details(d: DocumentRecord) -> str:
@@ -351,15 +484,15 @@ def cmd_search(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
         )
     if args.json:
         _print_json([hit_to_dict(h) for h in hits])
-        return 0
+        return EXIT_OK
     if not hits:
         print(f"Nothing in collection {args.collection!r} matches {args.query!r}.")
-        return 0
+        return EXIT_OK
     for rank, hit in enumerate(hits, start=1):
         print(f"[{rank}] {hit.location}  (score {hit.score:.4f}; {_signals(hit)})")
         print("    " + hit.text.replace("\n", "\n    "))
         print()
-    return 0
+    return EXIT_OK
 
 
 def _signals(hit: SearchHit) -> str:

@@ -22,6 +22,7 @@ import assistant.offline  # noqa: F401, I001 - first: forces offline mode before
 from assistant import __version__
 from assistant.app import App
 from assistant.chat.session import Answer
+from assistant.chat.store import shown_time
 from assistant.cli.common import add_global_options, paths_from, print_json, run_command
 from assistant.config import with_value
 from assistant.engine.base import CancelToken, FinishReason, GenerationOptions, Token
@@ -293,10 +294,12 @@ def cmd_conversations(args: argparse.Namespace) -> int:
         elif not found:
             print("No conversations yet. Start one with: assistant chat")
         for c in found if not args.json else ():
-            print(f"{c.id:>5}  {c.updated_at}  {c.message_count:>3} msgs  {c.title}")
+            print(f"{c.id:>5}  {shown_time(c.updated_at)}  {c.message_count:>3} msgs  {c.title}")
     elif args.action == "show":
         conversation = store.get(args.id)
-        print(f"# {conversation.title}  (id {conversation.id}, {conversation.created_at})")
+        print(
+            f"# {conversation.title}  (id {conversation.id}, {shown_time(conversation.created_at)})"
+        )
         for message in store.messages(args.id):
             marker = " [partial]" if message.status == "partial" else ""
             print(f"\n{message.role.value}{marker}:\n{message.content}")
@@ -416,7 +419,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in EXTENSIONS:
         importlib.import_module(module_name).register(commands, build_app)
+    _global_options_after(commands)
     return parser
+
+
+def _global_options_after(commands: Any) -> None:
+    """Accept ``--model``, ``--home`` and ``--debug`` after the command as well as before it
+    (``assistant ask --model FILE "..."``, ``assistant docs list --home DIR``).
+
+    ``SUPPRESS`` as the default: a command's parser that does not see the option leaves the
+    value given before the command alone; one that sees it overrides it.
+    """
+    for parser in commands.choices.values():
+        parser.add_argument(
+            "--model", metavar="GGUF", default=argparse.SUPPRESS, help="use this model file"
+        )
+        parser.add_argument(
+            "--home", metavar="DIR", default=argparse.SUPPRESS, help="data directory"
+        )
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        for action in parser._actions:  # nested commands: docs list, conversations show, ...
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_after(action)
 
 
 #: Command groups that live in their own modules; each exposes

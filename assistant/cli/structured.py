@@ -1,10 +1,14 @@
 """The ``extract`` command: structured output from the command line.
 
 ``assistant extract --schema schema.json [--doc FILE | --collection NAME] [--question TEXT]
-[--out result.json]`` fills the schema (from the document's passages, with per-field citations,
-when a source is given), ``--gbnf grammar.gbnf`` constrains to a raw grammar, ``--entities``
-and ``--classify LABEL,...`` run the built-in tasks. The result is validated before it is
-written; when it cannot be made valid the command prints the validation error and exits 5.
+[--out result.json] [--free]`` fills the schema. From a document or collection it is grounded
+by default: every string value is copied from a passage and reported with its evidence
+(source, document, page, span), and a field the passages do not state is left empty rather than
+made up (``--free`` lets the model write values, each cited by source number). ``--gbnf
+grammar.gbnf`` constrains to a raw grammar, ``--entities`` and ``--classify LABEL,...`` run the
+built-in tasks. The result is validated before it is written; when it cannot be made valid, or
+the documents do not state a required field, the command says so (with ``--json``, as a JSON
+error holding the model's last output) and exits 5.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingEvidenceError, OutputValidationError
 
 if TYPE_CHECKING:
     from assistant.grammar import Passage
@@ -44,7 +48,12 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
     source.add_argument("--collection", metavar="NAME", help="search this imported collection")
     sub.add_argument("--question", metavar="TEXT", help="what to extract, or the request itself")
     sub.add_argument("--out", metavar="FILE", help="write the validated result here")
-    sub.add_argument("--json", action="store_true", help="print a report with citations")
+    sub.add_argument("--json", action="store_true", help="print a report with the evidence")
+    sub.add_argument(
+        "--free",
+        action="store_true",
+        help="let the model write values instead of copying them from the documents",
+    )
     sub.add_argument("--backend", choices=BACKENDS, help="constraint engine")
     sub.add_argument("--top-k", type=int, default=4, dest="top_k", help="passages to retrieve")
     sub.add_argument("--max-tokens", type=int, dest="max_tokens")
@@ -53,13 +62,29 @@ def register(subparsers: Any, build_app: Callable[[argparse.Namespace], Any]) ->
 
 
 def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespace], Any]) -> int:
+    try:
+        return _extract(args, build_app)
+    except (OutputValidationError, MissingEvidenceError) as exc:
+        if args.json:  # a script reading stdout gets the failure as JSON too
+            failure: dict[str, Any] = {"valid": False, "error": str(exc), "output": exc.output}
+            if isinstance(exc, MissingEvidenceError):
+                failure["missing"] = list(exc.fields)
+                failure["partial"] = exc.partial
+            json.dump(failure, sys.stdout, indent=2, ensure_ascii=False, default=str)
+            sys.stdout.write("\n")
+        raise
+
+
+def _extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespace], Any]) -> int:
     from assistant.grammar import (
         Backend,
         Gbnf,
         build_messages,
         classify,
+        evidence_report,
         extract_entities,
         fill_form,
+        fill_grounded,
         generate_structured,
         load_schema,
     )
@@ -87,6 +112,14 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
         found = classify(engine, _need(passages, "--classify"), labels, **common)
         result = asdict(found)
         report = {"result": result}
+    elif schema is not None and passages and not args.free:
+        grounded = fill_grounded(engine, schema, passages, question=question, **common)
+        if not grounded.complete:
+            raise MissingEvidenceError(grounded.missing, grounded.values, grounded.text)
+        result = grounded.values
+        report = {"result": result, "evidence": evidence_report(grounded),
+                  "absent": list(grounded.absent),
+                  "unsupported": list(grounded.unsupported)}  # fmt: skip
     elif schema is not None and passages:
         form = fill_form(engine, schema, passages, question=question, **common)
         result = form.values
@@ -117,6 +150,13 @@ def cmd_extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespac
     for name, cite in report.get("citations", {}).items():
         page = f", page {cite['page']}" if cite["page"] is not None else ""
         print(f"  {name}: source [{cite['source']}] {cite['document']}{page}", file=sys.stderr)
+    for name, found in report.get("evidence", {}).items():
+        page = f", page {found['page']}" if found["page"] is not None else ""
+        print(f'  {name}: "{found["span"]}" ({found["document"]}{page})', file=sys.stderr)
+    for name in report.get("absent", []):
+        print(f"  {name}: not in the documents (left empty)", file=sys.stderr)
+    for name in report.get("unsupported", []):
+        print(f"  {name}: no passage shows this value; check it", file=sys.stderr)
     return 0
 
 
@@ -158,34 +198,9 @@ def _passages(args: argparse.Namespace, app: Any, question: str) -> list[Passage
 
 
 def _document_passages(path: Path, app: Any) -> list[Passage]:
-    """A document's passages, read by the same loaders (in the same sandbox, with the same
-    limits) as an import: a PDF's text by page, a DOCX's by section; anything no loader reads
-    is refused with the loader's reason.
+    from assistant.grammar.documents import document_passages
 
-    Raises:
-        AssistantError: the file is missing, of a type no loader reads, or could not be read.
-    """
-    from assistant.grammar import passages_from_text
-    from assistant.knowledge.loaders import document_kind, unsupported_failure
-    from assistant.knowledge.records import LoadFailure
-    from assistant.knowledge.sandbox import ParserWorker
-
-    if not path.is_file():
-        raise AssistantError(f"The document {path} does not exist (or is not a file).")
-    if document_kind(path) is None:
-        raise AssistantError(f"{path.name} {unsupported_failure(path).reason}.")
-    worker = ParserWorker(app.knowledge.settings)
-    try:
-        parsed = worker.parse(path)
-    finally:
-        worker.close()
-    if isinstance(parsed, LoadFailure):
-        raise AssistantError(f"{path.name} {parsed.reason}.")
-    passages = []
-    for section in parsed.sections:
-        for passage in passages_from_text(section.text, document=path.name):
-            passages.append(replace(passage, page=section.page))
-    return passages
+    return document_passages(path, app.knowledge.settings)
 
 
 def _need(passages: list[Passage], option: str) -> list[Passage]:

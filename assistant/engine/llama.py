@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -47,6 +48,24 @@ from assistant.engine.cpu import physical_cores
 from assistant.engine.gguf_header import GGUFInfo, read_header
 from assistant.engine.template import ChatTemplate, fallback_template
 from assistant.errors import ContextOverflowError, GenerationError, GrammarError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _log_to_logging(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's own log lines go to the log at debug level, never to the terminal.
+
+    llama-cpp-python's callback drops them only below its ERROR level, but it maps ggml's levels
+    by an older numbering (in 0.3.36 ggml's WARN arrives as ERROR), so with ``verbose=False``
+    warnings such as Gemma's "using full-size SWA cache (ref: https://github.com/...)" still
+    reach stderr and mix with the answer. Whatever matters reaches the user as an error of ours.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+
+llama_cpp.llama_log_set(_log_to_logging, ctypes.c_void_p(0))
 
 
 def gpu_offload_available() -> bool:

@@ -2,7 +2,9 @@
 
 Owns schema loading and hashing (:mod:`.schema`), the keyword policy per constraint engine
 (:mod:`.keywords`), compilation to engine constraints with a cache (:mod:`.compile`), generation
-with validation and one retry (:mod:`.extract`), and the document tasks (:mod:`.tasks`).
+with validation and one retry (:mod:`.extract`), the token budget a schema needs (:mod:`.budget`),
+grounded extraction that copies values from the sources (:mod:`.grounding`), and the document
+tasks (:mod:`.tasks`).
 
 It must not import ``llama_cpp`` (the GBNF converter is reached through
 :mod:`assistant.engine.llama_grammar`) nor any GUI code.
@@ -18,6 +20,13 @@ from assistant.grammar.extract import (
     build_messages,
     extract,
     generate_structured,
+)
+from assistant.grammar.grounding import (
+    Evidence,
+    GroundedForm,
+    evidence_report,
+    fill_grounded,
+    form_grammar,
 )
 from assistant.grammar.keywords import Audit, Backend, audit
 from assistant.grammar.schema import Schema, load_schema
@@ -38,18 +47,23 @@ __all__ = [
     "Classification",
     "CompiledGrammar",
     "Entity",
+    "Evidence",
     "FilledForm",
     "Gbnf",
+    "GroundedForm",
     "GrammarCompiler",
     "Passage",
     "Schema",
     "StructuredResult",
     "audit",
     "build_messages",
+    "evidence_report",
     "classify",
     "extract",
     "extract_entities",
     "fill_form",
+    "fill_grounded",
+    "form_grammar",
     "generate_structured",
     "load_schema",
     "passages_from_text",

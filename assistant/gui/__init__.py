@@ -9,7 +9,9 @@ Qt signals, so the event loop never waits on a model, an import or a search.
 
 Modules: ``app`` (entry point, single instance, crash handler, composition), ``main_window``,
 ``chat_view`` (transcript and input), ``conversations`` (sidebar), ``library``, ``sources``
-(citations list), ``viewer`` (document viewer), ``confidence`` (token colours), ``settings_dialog``,
+(citations list), ``viewer`` (document viewer; ``page_view`` draws a PDF page with its
+highlight boxes, ``page_text`` the text fallback), ``structured_panel`` (structured output),
+``confidence`` (token colours), ``settings_dialog``,
 ``status`` (status bar), ``workers`` (threads and signals). ``transcript`` and ``document_chat``
 hold plain data and logic and import no Qt.
 

@@ -33,18 +33,32 @@ from PySide6.QtWidgets import (
 from assistant.errors import AssistantError
 from assistant.gui.workers import Task, TaskRunner
 from assistant.knowledge.base import DEFAULT_COLLECTION, KnowledgeBase, check_collection_name
-from assistant.knowledge.records import DocumentRecord, IngestReport, ProgressEvent
+from assistant.knowledge.records import (
+    DocumentRecord,
+    FailureKind,
+    IngestReport,
+    ProgressEvent,
+)
 
 COLUMNS = ("Name", "Type", "Pages", "Chunks", "Imported at", "Status", "Error")
 Confirm = Callable[[str, str], bool]
 
 
 def describe_report(report: IngestReport) -> str:
-    """A short account of an import, naming each failed file and why."""
+    """A short account of an import, naming each failed file and why.
+
+    Counted as the CLI counts (docs/exit-status.md): a file picked by name whose type no loader
+    reads is "not a document", with its reason, not a failure; "failed" is what the library
+    lists as failed.
+    """
+    failed = [f for f in report.failed if f.kind is not FailureKind.UNSUPPORTED]
+    named = [f for f in report.failed if f.kind is FailureKind.UNSUPPORTED]
     parts = [f"Imported {len(report.imported)}", f"unchanged {len(report.skipped)}"]
     if report.removed:
         parts.append(f"removed {len(report.removed)} (gone from the folder)")
-    parts.append(f"failed {len(report.failed)}")
+    if named:
+        parts.append(f"not documents {len(named)}")
+    parts.append(f"failed {len(failed)}")
     text = ", ".join(parts) + f" into “{report.collection}”"
     if report.cancelled:
         text = "Import cancelled. " + text
@@ -53,7 +67,7 @@ def describe_report(report: IngestReport) -> str:
         lines.append(
             report.not_documents_summary[0].upper() + report.not_documents_summary[1:] + "."
         )
-    lines += [f"• {failed.path.name}: {failed.reason}" for failed in report.failed]
+    lines += [f"• {file.path.name}: {file.reason}" for file in (*named, *failed)]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from assistant.app import App, generation_options
+from assistant.chat.citations import SavedQuote
 from assistant.chat.session import ChatService, title_from
 from assistant.config import Settings, source_root
 from assistant.engine.base import Engine, Role
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.sources.open_requested.connect(self.open_citation)
+        self.structured.evidence_opened.connect(self.open_evidence)
         self.library.collections_changed.connect(
             lambda names: self.chat.set_scope_choices(names, self.chat.scope_collection())
         )
@@ -432,6 +434,12 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"[{number}] is not one of this answer's sources.", 6000)
             return
         self.open_citation(citation)
+
+    def open_evidence(self, citation: CitationView, quote: SavedQuote) -> None:
+        """Open the viewer at an extracted value's passage, with its span highlighted."""
+        if self.viewer is None:
+            self.viewer = DocumentViewer(self.knowledge, self)
+        self.viewer.open_citation(citation, quote)
 
     def open_citation(self, citation: CitationView) -> None:
         """Open the document viewer at the cited page with the passage highlighted, and the

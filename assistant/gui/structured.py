@@ -2,8 +2,11 @@
 
 :func:`run` is the panel's worker job: it checks the schema (so a bad one is refused before any
 passage is read or token generated), gathers passages from the chosen source, fills the schema
-(as a form with per-field citations when there are passages, else from the request alone) and
-validates the result once more against the user's own schema. :func:`write_json` and
+(grounded by default when there are passages: each value copied from a passage, with its
+evidence, and a field the passages do not state left empty; as a free form with per-field
+citations when the user turns grounding off; else from the request alone) and validates the
+result once more against the user's own schema. :func:`evidence_source` turns a value's evidence
+into the citation and quote the document viewer opens. :func:`write_json` and
 :func:`write_csv` export a result. The example schemas ship as JSON files in ``schemas/``.
 
 ``assistant.grammar`` (jsonschema, llguidance) takes seconds to import, so it is imported inside
@@ -20,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.chat.citations import SavedCitation, SavedQuote
 from assistant.engine.base import CancelToken, Engine
 from assistant.errors import AssistantError, SchemaError
 from assistant.knowledge.base import KnowledgeBase
 from assistant.knowledge.records import DocumentRecord
 
 if TYPE_CHECKING:
-    from assistant.grammar import GrammarCompiler, Passage, Schema
+    from assistant.grammar import Evidence, GrammarCompiler, Passage, Schema
     from assistant.grammar.tasks import Citation
 
 SCHEMAS_DIR = Path(__file__).with_name("schemas")
@@ -62,6 +66,7 @@ class Request:
         collection: the collection to search (``COLLECTION`` mode).
         documents: the documents to read (``DOCUMENTS`` mode).
         top_k: how many passages a search returns.
+        grounded: copy values from the passages (``False``: the model writes them).
     """
 
     schema_text: str
@@ -70,6 +75,18 @@ class Request:
     collection: str = ""
     documents: tuple[DocumentRecord, ...] = ()
     top_k: int = 4
+    grounded: bool = True
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a passage given to the model comes from, so evidence can open it in the viewer."""
+
+    document_id: str
+    document_name: str
+    path: str
+    page: int | None
+    text: str
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,9 @@ class Outcome:
         passages: how many passages the model was given.
         attempts: generations it took (``None`` when the form-fill task does not say).
         notes: keywords left to validation and similar remarks.
+        evidence: per value path, where a grounded value was read (grounded fill only).
+        absent: fields the passages do not state, left empty (grounded fill only).
+        sources: the passages given to the model, by source number - 1.
     """
 
     data: Any
@@ -91,6 +111,13 @@ class Outcome:
     passages: int = 0
     attempts: int | None = None
     notes: tuple[str, ...] = ()
+    evidence: Mapping[str, Evidence] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()
+    sources: tuple[SourceRef, ...] = ()
+
+    @property
+    def grounded(self) -> bool:
+        return bool(self.evidence) or bool(self.absent)
 
     @property
     def valid(self) -> bool:
@@ -167,7 +194,14 @@ def run(
         OutputValidationError: the output failed validation after the retry.
         AssistantError: no source to read, or the engine or the search failed.
     """
-    from assistant.grammar import Backend, audit, fill_form, generate_structured, load_schema
+    from assistant.grammar import (
+        Backend,
+        audit,
+        fill_form,
+        fill_grounded,
+        generate_structured,
+        load_schema,
+    )
     from assistant.grammar.extract import build_messages
 
     schema = load_schema(parse_schema_text(request.schema_text), name="The schema")
@@ -176,10 +210,24 @@ def run(
         backend = Backend.GBNF  # what generate_structured would fall back to
     # Refuses an unsupported keyword before anything runs; its notes name what validation checks.
     notes = audit(schema.document, backend).notes
-    passages = _passages(engine, request, knowledge, schema)
+    sources = _passages(engine, request, knowledge, schema)
+    passages = [passage for passage, _ in sources]
+    refs = tuple(ref for _, ref in sources)
     if cancel is not None and cancel.cancelled:
         return None
     common: dict[str, Any] = {"backend": backend, "compiler": compiler, "cancel": cancel}
+    can_copy = getattr(engine, "supports_llguidance", False)
+    if passages and _is_form(schema.document) and request.grounded and can_copy:
+        grounded = fill_grounded(engine, schema, passages, question=request.question, **common)
+        errors = tuple(schema.validation_errors(grounded.values))
+        if grounded.missing:
+            names = ", ".join(grounded.missing)
+            errors = (f"the documents do not state the required field(s) {names}; turn off "
+                      "'Copy values from the documents' to let the model write them",)  # fmt: skip
+        return Outcome(
+            grounded.values, errors, {}, len(passages), grounded.attempts, notes,
+            evidence=grounded.evidence, absent=grounded.absent, sources=refs,
+        )  # fmt: skip
     if passages and _is_form(schema.document):
         form = fill_form(engine, schema, passages, question=request.question, **common)
         data: Any = form.values
@@ -193,7 +241,22 @@ def run(
     # The grammar package validated already; checking against the user's own text here means
     # the panel's green mark never rests on anything but that schema.
     errors = tuple(schema.validation_errors(data))
-    return Outcome(data, errors, citations, len(passages), attempts, notes)
+    return Outcome(data, errors, citations, len(passages), attempts, notes, sources=refs)
+
+
+def evidence_source(outcome: Outcome, evidence: Evidence) -> tuple[SavedCitation, SavedQuote]:
+    """The citation (the passage) and the quote (the span) a value's evidence opens."""
+    ref = outcome.sources[evidence.source - 1]
+    citation = SavedCitation(
+        number=evidence.source, document_id=ref.document_id, document_name=ref.document_name,
+        path=ref.path, page=ref.page, heading="", quote=ref.text,
+    )  # fmt: skip
+    quote = SavedQuote(
+        source=evidence.source, document_id=ref.document_id, document_name=ref.document_name,
+        page=ref.page, text=evidence.span, start=evidence.start, end=evidence.end,
+        verified=ref.text[evidence.start : evidence.end] == evidence.span,
+    )  # fmt: skip
+    return citation, quote
 
 
 def _is_form(document: Mapping[str, Any]) -> bool:
@@ -203,7 +266,7 @@ def _is_form(document: Mapping[str, Any]) -> bool:
 
 def _passages(
     engine: Engine, request: Request, knowledge: KnowledgeBase | None, schema: Schema
-) -> list[Passage]:
+) -> list[tuple[Passage, SourceRef]]:
     from assistant.grammar import Passage
     from assistant.grammar.tasks import batches
 
@@ -215,7 +278,7 @@ def _passages(
         hits = knowledge.search(
             request.question or DEFAULT_QUERY, collection=request.collection, top_k=request.top_k
         )
-        found = [Passage(h.text, h.document_name, h.page) for h in hits]
+        found = [_hit(h) for h in hits]
     else:
         docs = list(request.documents)
         if not docs:
@@ -224,16 +287,30 @@ def _passages(
             hits = knowledge.search(
                 request.question, collection=docs[0].collection, top_k=request.top_k, document=docs
             )
-            found = [Passage(h.text, h.document_name, h.page) for h in hits]
+            found = [_hit(h) for h in hits]
         else:  # no question to rank by: the documents from their beginning
-            found = [Passage(c.text, d.name, c.page) for d in docs for c in knowledge.chunks(d)]
+            found = [
+                (Passage(c.text, d.name, c.page), SourceRef(d.id, d.name, str(d.path), c.page,
+                                                            c.text))
+                for d in docs
+                for c in knowledge.chunks(d)
+            ]  # fmt: skip
     if not found:
         raise AssistantError("The source has no passages to read; import documents first.")
     # Only what fits the context next to the schema, the instructions and the answer.
     context = engine.context_size
     schema_cost = engine.count_tokens(json.dumps(schema.document))
     budget = max(128, context - _MAX_TOKENS - context // 4 - schema_cost)
-    return next(batches(engine, found, budget=budget))
+    refs = {id(passage): ref for passage, ref in found}
+    fitted = next(batches(engine, [passage for passage, _ in found], budget=budget))
+    return [(passage, refs[id(passage)]) for passage in fitted]
+
+
+def _hit(hit: Any) -> tuple[Passage, SourceRef]:
+    from assistant.grammar import Passage
+
+    ref = SourceRef(hit.document_id, hit.document_name, str(hit.path), hit.page, hit.text)
+    return Passage(hit.text, hit.document_name, hit.page), ref
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -269,15 +346,49 @@ def csv_table(data: Any) -> tuple[list[str], list[list[str]]]:
     return header, [[row.get(key, "") for key in header] for row in flat]
 
 
-def write_csv(path: Path, data: Any) -> None:
-    """Write ``data`` as a CSV file (UTF-8, header row first)."""
+def evidence_columns(
+    header: list[str], rows: list[list[str]], evidence: Mapping[str, Evidence]
+) -> tuple[list[str], list[list[str]]]:
+    """A one-record table with, after each column that has evidence, its document, page and
+    span: ``total``, ``total.document``, ``total.page``, ``total.span``."""
+    if len(rows) != 1:
+        return header, rows
+    out_header: list[str] = []
+    out_row: list[str] = []
+    for name, cell in zip(header, rows[0], strict=True):
+        out_header.append(name)
+        out_row.append(cell)
+        found = evidence.get(name)
+        if found is not None:
+            out_header += [f"{name}.document", f"{name}.page", f"{name}.span"]
+            page = str(found.page) if found.page is not None else ""
+            out_row += [found.document, page, " ".join(found.span.split())]
+    return out_header, [out_row]
+
+
+def evidence_json(evidence: Mapping[str, Evidence]) -> dict[str, Any]:
+    """The evidence object written beside a record: per value path, source, document, page
+    and span."""
+    return {
+        path: {"source": e.source, "document": e.document, "page": e.page, "span": e.span}
+        for path, e in evidence.items()
+    }
+
+
+def write_csv(path: Path, data: Any, evidence: Mapping[str, Evidence] | None = None) -> None:
+    """Write ``data`` as a CSV file (UTF-8, header row first), with evidence columns when the
+    record has evidence (:func:`evidence_columns`)."""
     header, rows = csv_table(data)
+    if evidence:
+        header, rows = evidence_columns(header, rows, evidence)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented UTF-8 JSON."""
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(path: Path, data: Any, evidence: Mapping[str, Evidence] | None = None) -> None:
+    """Write ``data`` as indented UTF-8 JSON; with ``evidence``, as ``{"record": data,
+    "evidence": {...}}`` (:func:`evidence_json`)."""
+    body = {"record": data, "evidence": evidence_json(evidence)} if evidence else data
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -4,8 +4,12 @@ The analyst picks an example schema or pastes one, picks the source (the documen
 the library, a collection searched with the question, or none), and runs it. The run is a
 :class:`~assistant.gui.workers.Task` (:func:`assistant.gui.structured.run`), so the window
 stays responsive and Cancel stops the model at its next token. The result appears as a tree
-with a green "valid" mark, or the validation error in red; a form filled from passages shows,
-per field, the passage it came from. A valid result exports to JSON or CSV.
+with a green "valid" mark, or the validation error in red. Filled from documents, the values
+are copied from the passages by default ("Copy values from the documents"): each field shows
+the span it was read from, double-clicking it opens the viewer with that span highlighted, and
+a field the documents do not state is shown as such, not made up. With copying off, each field
+shows the passage the model cited. A valid result exports to JSON (optionally with its
+evidence) or CSV (with evidence columns).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -40,8 +45,12 @@ from assistant.gui.structured import Outcome, Request, SourceMode
 from assistant.gui.workers import Task, TaskRunner
 
 if TYPE_CHECKING:
-    from assistant.grammar import GrammarCompiler
+    from assistant.grammar import Evidence, GrammarCompiler
     from assistant.grammar.tasks import Citation
+
+#: The tree item's data role holding a value's evidence path.
+EVIDENCE_ROLE = Qt.ItemDataRole.UserRole + 1
+ABSENT_TEXT = "not in the documents"
 
 CUSTOM = "Custom schema"
 VALID_COLOUR = "#1b7a35"
@@ -60,10 +69,14 @@ class StructuredPanel(QWidget):
     Signals:
         message(str): a line for the status bar.
         finished(): a run ended (valid, invalid, refused, failed or cancelled).
+        evidence_opened(object, object): the user asked to see a value's evidence: the
+            :class:`~assistant.chat.citations.SavedCitation` of its passage and the
+            :class:`~assistant.chat.citations.SavedQuote` of its span.
     """
 
     message = Signal(str)
     finished = Signal()
+    evidence_opened = Signal(object, object)
 
     def __init__(
         self,
@@ -126,6 +139,16 @@ class StructuredPanel(QWidget):
         self.question.returnPressed.connect(self.run)
         layout.addWidget(self.question)
 
+        self.grounded = QCheckBox("Copy values from the documents")
+        self.grounded.setAccessibleName("Copy values from the documents")
+        self.grounded.setToolTip(
+            "Each value is copied word for word from a passage and shows where; a field the "
+            "documents do not state stays empty. Turn off for fields meant to be written, "
+            "such as a summary."
+        )
+        self.grounded.setChecked(True)
+        layout.addWidget(self.grounded)
+
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Fill the schema from the source (Ctrl+Shift+Return)")
@@ -138,9 +161,15 @@ class StructuredPanel(QWidget):
         self.export_json_button.clicked.connect(lambda: self._export("json"))
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_csv_button.clicked.connect(lambda: self._export("csv"))
+        self.with_evidence = QCheckBox("JSON with evidence")
+        self.with_evidence.setAccessibleName("Export the evidence with the JSON record")
+        self.with_evidence.setToolTip(
+            'Write {"record": ..., "evidence": ...}: each value\'s document, page and span.'
+        )
         for button in (self.run_button, self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.with_evidence)
         for button in (self.export_json_button, self.export_csv_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
@@ -156,6 +185,7 @@ class StructuredPanel(QWidget):
         self.tree.setHeaderLabels(["Field", "Value", "Source"])
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.header().setStretchLastSection(True)
+        self.tree.itemActivated.connect(self._item_activated)
         layout.addWidget(self.tree, 3)
 
         library.collections_changed.connect(self._set_collections)
@@ -221,6 +251,7 @@ class StructuredPanel(QWidget):
         mode = self.source_mode()
         self.collection.setVisible(mode is SourceMode.COLLECTION)
         self.question.setPlaceholderText(next(h for m, _, h in _SOURCES if m is mode))
+        self.grounded.setEnabled(mode is not SourceMode.NONE)
 
     # --- running ------------------------------------------------------------------------------
 
@@ -274,6 +305,7 @@ class StructuredPanel(QWidget):
         request = Request(
             self.schema_edit.toPlainText(), mode, self.question.text().strip(),
             self.collection.currentText(), tuple(documents),
+            grounded=self.grounded.isChecked(),
         )  # fmt: skip
         structured.check(request, library=self._library.knowledge is not None)
         return request
@@ -283,11 +315,15 @@ class StructuredPanel(QWidget):
             self._set_status("Cancelled.", "")
             return
         self.outcome = outcome
-        self._fill_tree(outcome.data, outcome.citations)
+        self._fill_tree(outcome.data, outcome.citations, outcome.evidence, outcome.absent)
         if outcome.valid:
             tries = f" after {outcome.attempts} attempts" if (outcome.attempts or 1) > 1 else ""
             where = f" from {outcome.passages} passage(s)" if outcome.passages else ""
             text = f"✔ Valid against the schema{where}{tries}."
+            if outcome.grounded:
+                text += (f" {len(outcome.evidence)} value(s) copied from the documents"
+                         " (double-click one to see it on its page)")  # fmt: skip
+                text += f"; {len(outcome.absent)} not stated." if outcome.absent else "."
             self._set_status(" ".join([text, *outcome.notes]), VALID_COLOUR)
             self.message.emit("Structured output: valid.")
         else:
@@ -332,11 +368,25 @@ class StructuredPanel(QWidget):
         self.error = text
         self._set_status(f"✖ {text}", ERROR_COLOUR)
 
-    def _fill_tree(self, data: Any, citations: Mapping[str, Citation]) -> None:
+    def _fill_tree(
+        self,
+        data: Any,
+        citations: Mapping[str, Citation],
+        evidence: Mapping[str, Evidence] | None = None,
+        absent: tuple[str, ...] = (),
+    ) -> None:
         self.tree.clear()
+        evidence = evidence or {}
         if isinstance(data, Mapping):
             for key, value in data.items():
-                self.tree.addTopLevelItem(_item(str(key), value, citations.get(str(key))))
+                item = _item(str(key), value, citations.get(str(key)), evidence, str(key))
+                self.tree.addTopLevelItem(item)
+            for path in absent:
+                if "." in path or "[" in path or path in data:
+                    continue  # nested, or kept as null: shown where it is
+                item = QTreeWidgetItem([path, "", ABSENT_TEXT])
+                item.setToolTip(2, "No passage states this field, so it was left empty.")
+                self.tree.addTopLevelItem(item)
         else:
             self.tree.addTopLevelItem(_item("(result)", data, None))
         self.tree.expandAll()
@@ -349,26 +399,30 @@ class StructuredPanel(QWidget):
     # --- exporting ----------------------------------------------------------------------------
 
     def export_json(self, path: Path) -> None:
-        """Write the valid result to ``path`` as JSON.
+        """Write the valid result to ``path`` as JSON, with its evidence beside the record when
+        "JSON with evidence" is ticked.
 
         Raises:
             AssistantError: there is no valid result, or the file cannot be written.
         """
-        self._write(path, structured.write_json)
+        with_evidence = self.with_evidence.isChecked()
+        self._write(path, lambda p, data, evidence: structured.write_json(
+            p, data, evidence if with_evidence else None))  # fmt: skip
 
     def export_csv(self, path: Path) -> None:
-        """Write the valid result to ``path`` as CSV (nested objects as dotted columns).
+        """Write the valid result to ``path`` as CSV (nested objects as dotted columns, and each
+        copied value's document, page and span in the columns after it).
 
         Raises:
             AssistantError: there is no valid result, or the file cannot be written.
         """
         self._write(path, structured.write_csv)
 
-    def _write(self, path: Path, writer: Callable[[Path, Any], None]) -> None:
+    def _write(self, path: Path, writer: Callable[[Path, Any, Any], None]) -> None:
         if self.outcome is None or not self.outcome.valid:
             raise AssistantError("There is no valid result to export; run the schema first.")
         try:
-            writer(path, self.outcome.data)
+            writer(path, self.outcome.data, self.outcome.evidence)
         except OSError as exc:
             raise AssistantError(f"Could not write {path}: {exc}") from exc
         self.message.emit(f"Exported {path.name}.")
@@ -385,6 +439,14 @@ class StructuredPanel(QWidget):
         except AssistantError as exc:
             self._show_error(str(exc))
 
+    def _item_activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        path = item.data(0, EVIDENCE_ROLE)
+        outcome = self.outcome
+        if not isinstance(path, str) or outcome is None or path not in outcome.evidence:
+            return
+        citation, quote = structured.evidence_source(outcome, outcome.evidence[path])
+        self.evidence_opened.emit(citation, quote)
+
 
 def _buddy(text: str, widget: QWidget) -> QLabel:
     label = QLabel(text)
@@ -392,16 +454,25 @@ def _buddy(text: str, widget: QWidget) -> QLabel:
     return label
 
 
-def _item(name: str, value: Any, citation: Citation | None) -> QTreeWidgetItem:
-    """A tree row for ``value``, with children for objects and arrays."""
+def _item(
+    name: str,
+    value: Any,
+    citation: Citation | None,
+    evidence: Mapping[str, Evidence] | None = None,
+    path: str = "",
+) -> QTreeWidgetItem:
+    """A tree row for ``value``, with children for objects and arrays; ``path`` is its place in
+    the record, for its evidence."""
+    evidence = evidence or {}
     if isinstance(value, Mapping):
         item = QTreeWidgetItem([name, f"{{{len(value)} fields}}", ""])
         for key, child in value.items():
-            item.addChild(_item(str(key), child, None))
+            where = f"{path}.{key}" if path else str(key)
+            item.addChild(_item(str(key), child, None, evidence, where))
     elif isinstance(value, list):
         item = QTreeWidgetItem([name, f"[{len(value)} items]", ""])
         for index, child in enumerate(value):
-            item.addChild(_item(f"[{index}]", child, None))
+            item.addChild(_item(f"[{index}]", child, None, evidence, f"{path}[{index}]"))
     else:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         item = QTreeWidgetItem([name, text, ""])
@@ -410,6 +481,16 @@ def _item(name: str, value: Any, citation: Citation | None) -> QTreeWidgetItem:
         font = QFont(item.font(1))
         font.setItalic(True)
         item.setFont(1, font)
+    if value is None and path and path not in evidence:
+        item.setText(2, ABSENT_TEXT)
+    found = evidence.get(path)
+    if found is not None:
+        page = f", page {found.page}" if found.page is not None else ""
+        span = " ".join(found.span.split())
+        item.setText(2, f"“{span}” — {found.document}{page}")
+        how = "copied from" if found.copied else "found in"
+        item.setToolTip(2, f"{how} [{found.source}] {found.document}{page}; double-click to open")
+        item.setData(0, EVIDENCE_ROLE, path)
     if citation is not None:
         page = f", page {citation.page}" if citation.page is not None else ""
         item.setText(2, f"[{citation.source}] {citation.document}{page}")

@@ -10,7 +10,9 @@ Modules: ``records`` (values), ``loaders/`` (file formats), ``sandbox`` (parsing
 process), ``chunker``, ``embedder`` (the only importer of sentence-transformers), ``store`` (the
 only importer of chromadb), ``db`` (SQLite and migrations), ``ledger``, ``lexical``,
 ``importer``, ``search``, ``prompt`` (numbered sources fitted to the context), ``citations``,
-``answer`` (streaming answers), ``base`` (the :class:`KnowledgeBase` facade).
+``answer`` (streaming answers), ``ocr`` and ``scans`` (reading page images with Tesseract),
+``pages`` (drawing a PDF page and boxing a quote on it, in a capped child process), ``base``
+(the :class:`KnowledgeBase` facade).
 
 This package must not import Qt. Importing it loads neither chromadb nor torch; they load when
 a knowledge base first imports or searches.

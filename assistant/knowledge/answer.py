@@ -24,6 +24,7 @@ This module imports nothing heavy; the engine is passed in.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from assistant.engine.base import (
     GenerationOptions,
     GenerationStats,
     GrammarConstraint,
+    Role,
     Token,
 )
 from assistant.knowledge.attribution import attribute, missing_specifics
@@ -57,6 +59,16 @@ from assistant.knowledge.prompt import (
     refusal_text,
 )
 from assistant.knowledge.search import SearchHit
+from assistant.knowledge.terms import stem, stems
+
+_CITATION_MARK = re.compile(r"\[\d{1,3}\]")
+CONFIRM_SYSTEM = (
+    "You check answers against documents. Say yes only if the sentence states the answer to "
+    "the question asked, about the same thing; say no if it is about something else."
+)
+CONFIRM_GRAMMAR = GrammarConstraint(
+    gbnf='root ::= "yes" | "no"', cache_key="confirm-yes-no", lark='start: "yes" | "no"\n'
+)
 
 __all__ = [
     "AnswerResult",
@@ -317,8 +329,50 @@ class AnswerStream:
         missing = missing_specifics(
             self._question, f"{hit.document_name}\n{hit.heading}\n{hit.text}"
         )
+        missing += unknown_to_collection(text, sources)
         supported = not missing and found.supports(self._settings.min_support)
+        if supported and quotes and self._settings.confirm_support:
+            supported = self._confirms(text, quotes[0].text)
         return quotes, supported, tuple(missing)
+
+    def _confirms(self, answer: str, sentence: str) -> bool:
+        """Whether the model, asked under a yes/no grammar, says ``sentence`` answers the
+        question: a sentence about the refrigerator does not give the freezer's temperature."""
+        if not self._engine.supports_grammar:
+            return True
+        proposed = " ".join(_CITATION_MARK.sub(" ", answer).split())
+        messages = [
+            ChatMessage(Role.SYSTEM, CONFIRM_SYSTEM),
+            ChatMessage(
+                Role.USER,
+                f"Question: {self._question}\nSentence: {sentence}\nProposed answer: "
+                f"{proposed}\nDoes the sentence itself answer exactly this question? Answer yes "
+                "or no.",
+            ),
+        ]
+        options = GenerationOptions(
+            max_tokens=2, temperature=0.0, seed=0, top_logprobs=0, grammar=CONFIRM_GRAMMAR
+        )
+        reply = "".join(t.text for t in self._engine.stream(messages, options, cancel=self._cancel))
+        return not reply.strip().lower().startswith("no")
+
+
+def unknown_to_collection(answer: str, sources: Sequence[Source]) -> list[str]:
+    """The question's words that no passage of the collection holds and the answer repeats.
+
+    Asked for the vaccine *freezer*'s temperature, a small model answers with the
+    refrigerator's and calls it the freezer's; asked for the recovery *point* objective, it
+    gives the recovery time objective. When not one passage of the collection says "freezer"
+    (the full-text index counted it: :attr:`~.terms.TermWeights.absent`), an answer about the
+    freezer cannot come from the documents, whatever sentence it resembles.
+    """
+    absent: set[str] = set()
+    for source in sources:
+        weights = source.hit.term_weights
+        if weights is not None:
+            absent |= {term for term in weights.absent if term.isalpha()}
+    said = stems(answer)
+    return sorted(term for term in absent if stem(term) in said)
 
 
 def _quoted_first(

@@ -40,9 +40,11 @@ from assistant.knowledge.records import (
 )
 from assistant.knowledge.recovery import DenseGuard, IndexCheck, RebuildProgress, RebuildReport
 from assistant.knowledge.sandbox import ParserWorker
+from assistant.knowledge.scans import OcrSummary, ScanStore
 from assistant.knowledge.search import HybridSearcher, SearchHit, SearchMode
 
 if TYPE_CHECKING:
+    from assistant.knowledge.ocr import OcrPage
     from assistant.knowledge.store import DenseStore
 
 DEFAULT_COLLECTION = "default"
@@ -211,6 +213,17 @@ class KnowledgeBase:
         """A document's chunks, in order."""
         record = document if isinstance(document, DocumentRecord) else self.document(document)
         return self._lexical.chunks_of(record.id)
+
+    def ocr_summary(self, document: DocumentRecord | str) -> OcrSummary | None:
+        """How OCR read the document's scanned pages (engine, pages, mean confidence), or
+        ``None`` when its text came from a text layer."""
+        record = document if isinstance(document, DocumentRecord) else self.document(document)
+        return ScanStore(self._db).summary(record.id)
+
+    def ocr_page(self, document: DocumentRecord | str, page: int) -> OcrPage | None:
+        """One page as OCR read it, every word with its box, or ``None`` if OCR did not."""
+        record = document if isinstance(document, DocumentRecord) else self.document(document)
+        return ScanStore(self._db).page(record.id, page)
 
     def remove(
         self, document: DocumentRecord | str, *, collection: str | None = None

@@ -101,9 +101,29 @@ def _m1_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m2_ocr_pages(conn: sqlite3.Connection) -> None:
+    # One row per page read by OCR: the engine, its mean word confidence, and the words with
+    # their boxes as JSON (assistant.knowledge.ocr.OcrPage.to_json), for the page view.
+    run_script(
+        conn,
+        """
+        CREATE TABLE ocr_pages (
+            document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            page        INTEGER NOT NULL,
+            engine      TEXT NOT NULL,
+            confidence  REAL NOT NULL,
+            words       INTEGER NOT NULL,
+            data        TEXT NOT NULL,
+            PRIMARY KEY (document_id, page)
+        );
+        """,
+    )
+
+
 #: Schema migrations, in order; the list index + 1 is the version recorded.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial schema: documents, chunks, chunks_fts, meta", _m1_initial),
+    ("ocr_pages: what OCR read on scanned pages, with word boxes", _m2_ocr_pages),
 ]
 
 

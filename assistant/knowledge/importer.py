@@ -34,7 +34,12 @@ from assistant.knowledge.db import Database
 from assistant.knowledge.embedder import Embedder
 from assistant.knowledge.ledger import Ledger, document_id
 from assistant.knowledge.lexical import LexicalIndex
-from assistant.knowledge.loaders import document_kind, size_failure, unsupported_failure
+from assistant.knowledge.loaders import (
+    PICTURE_SUFFIXES,
+    document_kind,
+    size_failure,
+    unsupported_failure,
+)
 from assistant.knowledge.records import (
     Chunk,
     DocumentRecord,
@@ -48,7 +53,8 @@ from assistant.knowledge.records import (
     ParsedDocument,
     ProgressEvent,
 )
-from assistant.knowledge.sandbox import ParserWorker
+from assistant.knowledge.sandbox import ParseCancelled, ParserWorker
+from assistant.knowledge.scans import ScanStore
 
 if TYPE_CHECKING:
     from assistant.knowledge.store import DenseStore
@@ -136,13 +142,14 @@ class Scan:
     not_documents: list[Path]
 
 
-def scan(paths: Iterable[Path]) -> Scan:
+def scan(paths: Iterable[Path], *, ocr_images: bool = False) -> Scan:
     """Expand files and folders (recursively) into files to import.
 
     Hidden files and folders and Office lock files (``~$...``) are passed over; symbolic links
-    to folders are not followed (no loops). In a folder, a file of a type no loader reads (a
-    picture, an archive) is not a document and is passed over; a file named on its own is
-    always tried, so its refusal says why.
+    to folders are not followed (no loops). In a folder, a file of a type no loader reads (an
+    archive) is not a document and is passed over, and so is a picture unless ``ocr_images``
+    (pictures are read by OCR); a file named on its own is always tried, so its refusal says
+    why.
     """
     files: dict[Path, None] = {}
     folders: list[Path] = []
@@ -159,7 +166,8 @@ def scan(paths: Iterable[Path]) -> Scan:
                     if name.startswith((".", "~$")):
                         continue
                     found = Path(root, name).resolve()
-                    if document_kind(found) is None:
+                    picture = found.suffix.lower() in PICTURE_SUFFIXES
+                    if document_kind(found) is None or (picture and not ocr_images):
                         not_documents.setdefault(found, None)
                     else:
                         files.setdefault(found, None)
@@ -210,8 +218,10 @@ class Importer:
         chunker: Chunker,
         worker: ParserWorker,
         settings: KnowledgeSettings,
+        scans: ScanStore | None = None,
     ) -> None:
         self._db = db
+        self._scans = scans or ScanStore(db)
         self._ledger = ledger
         self._lexical = lexical
         self._dense = dense
@@ -239,7 +249,7 @@ class Importer:
             EmbedderError: the embedding model failed.
         """
         started = time.perf_counter()
-        found = scan(paths)
+        found = scan(paths, ocr_images=self._settings.ocr_images)
         files, folders = found.files, found.folders
         tally = _Tally(total=len(files), failed=list(found.missing))
         notify = _Notifier(on_progress, tally)
@@ -260,7 +270,11 @@ class Importer:
                 cancelled = True
                 break
             notify(IngestStage.PARSING, path)
-            prepared = self._prepare(path, collection, tally)
+            try:
+                prepared = self._prepare(path, collection, tally, notify, cancel)
+            except ParseCancelled:  # stopped mid-file: the file is left as it was
+                cancelled = True
+                break
             if prepared is None:
                 tally.done += 1
                 continue
@@ -298,7 +312,14 @@ class Importer:
 
     # --- one file -------------------------------------------------------------------------
 
-    def _prepare(self, path: Path, collection: str, tally: _Tally) -> _Prepared | None:
+    def _prepare(
+        self,
+        path: Path,
+        collection: str,
+        tally: _Tally,
+        notify: _Notifier,
+        cancel: CancelToken | None,
+    ) -> _Prepared | None:
         if not _has_text_name(path):
             tally.failed.append(
                 FailedFile(
@@ -330,7 +351,11 @@ class Importer:
                 kind_ = existing.failure or FailureKind.CORRUPT
                 tally.failed.append(FailedFile(path, kind_, existing.error))
                 return None
-        result = early or self._worker.parse(path)
+
+        def on_page(done: int, total: int) -> None:
+            notify(IngestStage.PARSING, path, pages_read=done, pages_to_read=total)
+
+        result = early or self._worker.parse(path, on_page=on_page, cancel=cancel)
         chunks: list[Chunk] = []
         if isinstance(result, ParsedDocument):
             chunks = self._chunker.chunk(document_id(collection, path), sha, result.sections)
@@ -348,6 +373,7 @@ class Importer:
             self._ledger.set_status(
                 conn, doc_id, DocumentStatus.PARSED, pages=result.pages, chunks=len(chunks)
             )
+            self._scans.replace(conn, doc_id, result.ocr)
         self._reached("parsed")
         return _Prepared(doc_id, path, result.title, result, chunks)
 
@@ -366,6 +392,7 @@ class Importer:
                 conn, collection=collection, path=path, sha256=sha, kind=kind, size=size
             )
             self._lexical.delete_document(conn, doc_id)
+            self._scans.clear(conn, doc_id)
         if existing is not None:
             self._dense.delete_document(collection, doc_id)
         return doc_id
@@ -425,7 +452,14 @@ class _Notifier:
         self._callback = callback
         self._tally = tally
 
-    def __call__(self, stage: IngestStage, current: Path | None) -> None:
+    def __call__(
+        self,
+        stage: IngestStage,
+        current: Path | None,
+        *,
+        pages_read: int = 0,
+        pages_to_read: int = 0,
+    ) -> None:
         if self._callback is None:
             return
         t = self._tally
@@ -438,6 +472,8 @@ class _Notifier:
                 imported=len(t.imported),
                 skipped=len(t.skipped),
                 failed=len(t.failed),
+                pages_read=pages_read,
+                pages_to_read=pages_to_read,
             )
         )
 

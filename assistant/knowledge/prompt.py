@@ -90,6 +90,9 @@ class AnswerSettings:
             the answer says (:attr:`~.attribution.Attribution.support`) is marked unsupported.
         quote_unit: what a quote-first reply's quote is made of: whole clauses (the default)
             or any run of words (measured in docs/benchmarks.md).
+        confirm_support: ask the model, under a yes/no grammar, whether the quoted sentence
+            answers the question, and mark the answer unsupported when it says no (measured in
+            docs/benchmarks.md).
     """
 
     min_similarity: float = 0.30
@@ -102,6 +105,7 @@ class AnswerSettings:
     prompt_budget: int = 600
     min_support: float = 0.35
     quote_unit: QuoteUnit = QuoteUnit.CLAUSE
+    confirm_support: bool = False
 
     @property
     def system_instructions(self) -> str:

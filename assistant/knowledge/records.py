@@ -13,6 +13,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotation: the OCR module is imported where OCR runs
+    from assistant.knowledge.ocr import OcrPage
 
 
 class DocumentStatus(enum.StrEnum):
@@ -60,6 +64,12 @@ class KnowledgeSettings:
         embed_batch_size: chunks per call to the embedder.
         embedding_backend: how the default embedder runs (``onnx-int8`` or ``torch``, see
             :class:`~assistant.knowledge.embedder.EmbeddingBackend`).
+        ocr: read PDF pages that have no text layer with OCR (False: refuse such PDFs).
+        ocr_images: import pictures (PNG, JPEG, TIFF) found in folders through OCR; a picture
+            named on its own is always read.
+        ocr_threads: pages recognised at once (0: one per physical core).
+        max_image_pixels: pictures (and rendered pages) larger than this are refused before
+            they are decoded (decompression bombs).
     """
 
     max_file_bytes: int = 100 * 1024 * 1024
@@ -73,6 +83,10 @@ class KnowledgeSettings:
     chunk_overlap_tokens: int = 30
     embed_batch_size: int = 64
     embedding_backend: str = "onnx-int8"
+    ocr: bool = True
+    ocr_images: bool = False
+    ocr_threads: int = 0
+    max_image_pixels: int = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -96,13 +110,14 @@ class Section:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    """What a loader extracted from one file."""
+    """What a loader extracted from one file (``ocr``: the pages whose text OCR read)."""
 
     kind: str
     sections: tuple[Section, ...]
     pages: int
     title: str = ""
     notes: tuple[str, ...] = ()
+    ocr: tuple[OcrPage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,8 @@ class ProgressEvent:
         imported: files imported so far.
         skipped: unchanged files skipped so far.
         failed: files refused so far.
+        pages_read: pages of the current file OCR has read so far.
+        pages_to_read: pages of the current file OCR reads in all (0: no OCR in this file).
     """
 
     done: int
@@ -219,6 +236,8 @@ class ProgressEvent:
     imported: int = 0
     skipped: int = 0
     failed: int = 0
+    pages_read: int = 0
+    pages_to_read: int = 0
 
 
 @dataclass(frozen=True)

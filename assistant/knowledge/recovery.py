@@ -16,6 +16,11 @@ on disk, or deleted. Peer apps then crash at every start (a crash loop); Enclave
    ``knowledge.sqlite3`` keeps verbatim with their deterministic ids, so the rebuilt index holds
    exactly the ids it held before and needs neither the source files nor a re-parse.
 
+A rebuild someone asks for (``assistant docs rebuild``) first reads the index in the child
+process too: a damaged one is set aside as above; a sound one is not called damaged: it waits
+in ``chroma.previous-<time>`` while the new one is built and is deleted once that has finished
+(every vector in it is re-made from the stored passages; a rebuild that fails leaves it there).
+
 The user is told each time (:attr:`DenseGuard.notices`, shown by the CLI and the GUI).
 ``knowledge.sqlite3`` itself is the source of truth; it runs in WAL mode with
 ``synchronous=FULL`` (:mod:`~assistant.knowledge.db`).
@@ -28,11 +33,12 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +60,9 @@ WRITING_KEY = "dense_writing"
 REBUILD_KEY = "dense_rebuild"
 CHROMA_DATABASE = "chroma.sqlite3"
 PROBE_TIMEOUT_S = 180.0
+#: Suffixes of the folders an index is moved to: kept as evidence, or until a rebuild finishes.
+DAMAGED_SUFFIX = "damaged"
+PREVIOUS_SUFFIX = "previous"
 
 RebuildProgress = Callable[[int, int], None]
 """Called with (passages embedded so far, passages in all) during a rebuild."""
@@ -105,15 +114,24 @@ class RebuildReport:
 
     Attributes:
         chunks: passages re-embedded.
-        collections: collections rebuilt.
-        set_aside: where the old index was moved, if there was one.
+        collections: collections in the knowledge base (as ``docs collections`` lists them),
+            including those with no searchable passage.
+        set_aside: where a damaged old index was kept, if there was one (a sound one is
+            deleted once the rebuild has finished: ``None``).
         elapsed_s: wall time.
+        damage: what was wrong with the old index (``""``: it was sound, or there was none).
     """
 
     chunks: int
     collections: int
     set_aside: Path | None
     elapsed_s: float
+    damage: str = ""
+
+
+def _plural(count: int, word: str) -> str:
+    """``1 passage``, ``2 passages``, ``1,024 passages``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def quick_check(chroma_dir: Path) -> str | None:
@@ -274,28 +292,54 @@ class DenseGuard:
         self._db.set_meta(REBUILD_KEY, "pending")
         count = sum(len(ids) for ids in self.expected_ids().values())
         message = (
-            f"{what} It is being rebuilt from the {count:,} passages of your imported documents "
-            "(no document is lost; search works again when it is done)."
+            f"{what} It is being rebuilt from the {_plural(count, 'passage')} of your imported "
+            "documents (no document is lost; search works again when it is done)."
         )
         self.notices.append(message)
         return message
 
-    def _set_aside(self) -> Path | None:
-        """Move the damaged folder out of the way (kept as evidence); None when there is none."""
+    def _set_aside(self, suffix: str = DAMAGED_SUFFIX) -> Path | None:
+        """Move the index folder out of the way; None when there is none.
+
+        Args:
+            suffix: :data:`DAMAGED_SUFFIX` for a damaged index (kept as evidence),
+                :data:`PREVIOUS_SUFFIX` for a sound one that a rebuild replaces.
+        """
         self._db.set_meta(REBUILD_KEY, "pending")  # first: a crash from here on still rebuilds
         if not self.chroma_dir.exists():
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        target = self.chroma_dir.with_name(f"{self.chroma_dir.name}.damaged-{stamp}")
+        target = self.chroma_dir.with_name(f"{self.chroma_dir.name}.{suffix}-{stamp}")
         try:
             self.chroma_dir.rename(target)
         except OSError as exc:
+            state = "is damaged and" if suffix == DAMAGED_SUFFIX else "is being rebuilt but"
             raise KnowledgeIndexError(
-                f"The vector index at {self.chroma_dir} is damaged and could not be moved aside "
+                f"The vector index at {self.chroma_dir} {state} could not be moved aside "
                 f"({exc.strerror or exc}). Move or delete that folder yourself, then start "
                 "Enclave again: it will be rebuilt from your imported documents."
             ) from exc
         return target
+
+    def _damage(self) -> str:
+        """What is wrong with the index on disk, read in a child process; ``""`` when sound."""
+        problem = quick_check(self.chroma_dir)
+        if problem is None and self.chroma_dir.exists():
+            result = probe(self.chroma_dir)
+            problem = None if result.ok else result.problem
+        return problem or ""
+
+    def _drop_previous(self) -> None:
+        """Delete the sound copies a finished rebuild replaced (this one's and any left behind
+        by a rebuild that was interrupted); a copy that cannot be deleted just stays."""
+        for old in self.chroma_dir.parent.glob(f"{self.chroma_dir.name}.{PREVIOUS_SUFFIX}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+
+    def collection_names(self) -> set[str]:
+        """Every collection the knowledge base knows (those ``docs collections`` lists)."""
+        with self._db.reading() as conn:
+            rows = conn.execute("SELECT DISTINCT collection FROM documents").fetchall()
+        return {row["collection"] for row in rows} | set(self.expected_ids())
 
     def check(self) -> IndexCheck:
         """Probe the index in a child process and compare it with the indexed passages."""
@@ -326,11 +370,29 @@ class DenseGuard:
         return self._open_store()
 
     def rebuild(self, *, on_progress: RebuildProgress | None = None) -> RebuildReport:
-        """Set the current index aside and rebuild it from the stored passages (always)."""
-        return self._rebuild(set_aside=True, on_progress=on_progress)[1]
+        """Rebuild the index from the stored passages (always), as a person asked.
+
+        The current index is read in a child process first: a damaged one is kept as
+        ``chroma.damaged-<time>``; a sound one is moved to ``chroma.previous-<time>`` and
+        deleted once the new one is complete. No notice is added: the caller reports.
+        """
+        started = time.perf_counter()
+        damage = self._damage()
+        moved = self._set_aside(DAMAGED_SUFFIX if damage else PREVIOUS_SUFFIX)
+        report = self._rebuild(set_aside=False, on_progress=on_progress, notify=False)[1]
+        return replace(
+            report,
+            set_aside=moved if damage else None,
+            elapsed_s=time.perf_counter() - started,
+            damage=damage,
+        )
 
     def _rebuild(
-        self, *, set_aside: bool, on_progress: RebuildProgress | None = None
+        self,
+        *,
+        set_aside: bool,
+        on_progress: RebuildProgress | None = None,
+        notify: bool = True,
     ) -> tuple[DenseStore, RebuildReport]:
         started = time.perf_counter()
         moved = self._set_aside() if set_aside else None
@@ -354,12 +416,15 @@ class DenseGuard:
                     if on_progress is not None:
                         on_progress(done, total)
         self._db.set_meta(REBUILD_KEY, "")
-        report = RebuildReport(done, len(expected), moved, time.perf_counter() - started)
-        self.notices.append(
-            f"The vector index was rebuilt: {done:,} passages in {len(expected)} collection"
-            f"{'s' if len(expected) != 1 else ''}, {report.elapsed_s:.1f} s."
-            + (f" The old copy is in {moved}; delete it once search works." if moved else "")
-        )
+        self._drop_previous()
+        collections = len(self.collection_names())
+        report = RebuildReport(done, collections, moved, time.perf_counter() - started)
+        if notify:
+            self.notices.append(
+                f"The vector index was rebuilt: {_plural(done, 'passage')} in "
+                f"{_plural(collections, 'collection')}, {report.elapsed_s:.1f} s."
+                + (f" The old copy is in {moved}; delete it once search works." if moved else "")
+            )
         return store, report
 
     @contextmanager

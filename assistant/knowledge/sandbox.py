@@ -8,6 +8,10 @@ and replaced for the next file. The child's address space is capped with ``RLIMI
 platform has it, so a decompression bomb ends in a ``MemoryError`` inside the child, not in the
 user's session. A child that dies outright (a crash in native code) costs only that file.
 
+A scanned document is read by OCR page by page: the child reports each page done, the time limit
+then applies to each page rather than to the whole file (a 300-page scan is not a hang), and a
+cancel kills the child between two reports instead of waiting for the file to finish.
+
 This module imports no heavy library; the child imports the parsers it needs.
 """
 
@@ -15,14 +19,35 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import time
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.knowledge.loaders import load_file
 from assistant.knowledge.records import FailureKind, KnowledgeSettings, LoadFailure, ParsedDocument
 
+if TYPE_CHECKING:
+    from assistant.engine.base import CancelToken
+    from assistant.knowledge.loaders.image import PageProgress
+
 _STARTUP_TIMEOUT_S = 60.0
 _READY = "ready"
+#: How often a waiting parse looks at its cancel token.
+_POLL_S = 0.2
+
+
+class ParseCancelled(Exception):
+    """The parse was cancelled; the child was stopped and nothing was decided about the file."""
+
+
+@dataclass(frozen=True)
+class _PageDone:
+    """The child's report that OCR finished a page: ``done`` of ``total``."""
+
+    done: int
+    total: int
 
 
 def _serve(conn: multiprocessing.connection.Connection, settings: KnowledgeSettings) -> None:
@@ -45,7 +70,11 @@ def _serve(conn: multiprocessing.connection.Connection, settings: KnowledgeSetti
             return
         if request is None:
             return
-        conn.send(load_file(Path(request), settings))
+
+        def report(done: int, total: int) -> None:
+            conn.send(_PageDone(done, total))
+
+        conn.send(load_file(Path(request), settings, report))
 
 
 class ParserWorker:
@@ -60,31 +89,59 @@ class ParserWorker:
         self._process: BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
 
-    def parse(self, path: Path) -> ParsedDocument | LoadFailure:
+    def parse(
+        self,
+        path: Path,
+        *,
+        on_page: PageProgress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ParsedDocument | LoadFailure:
         """Parse one file.
+
+        Args:
+            path: the file.
+            on_page: called after each page OCR read, with (done, to read).
+            cancel: checked while waiting; when set the child is stopped.
 
         Returns:
             The parsed document, or why it could not be imported (including a timeout).
+
+        Raises:
+            ParseCancelled: ``cancel`` was set before the file was parsed.
         """
         if not self._settings.isolate_parsing:
-            return load_file(path, self._settings)
+            return load_file(path, self._settings, on_page)
         conn = self._ensure_started()
         if conn is None:
             return LoadFailure(
                 FailureKind.UNREADABLE,
                 "could not be parsed: the parsing process failed to start",
             )
+        limit = self._settings.parse_timeout_s
         try:
             conn.send(str(path))
-            if not conn.poll(self._settings.parse_timeout_s):
-                self._kill()
-                return LoadFailure(
-                    FailureKind.TIMEOUT,
-                    f"took longer than {self._settings.parse_timeout_s:g} s to parse and was "
-                    "abandoned; it may be malformed, or split it into smaller files",
-                )
-            result: ParsedDocument | LoadFailure = conn.recv()
-            return result
+            deadline = time.monotonic() + limit
+            while True:
+                if cancel is not None and cancel.cancelled:
+                    self._kill()
+                    raise ParseCancelled(str(path))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._kill()
+                    return LoadFailure(
+                        FailureKind.TIMEOUT,
+                        f"took longer than {limit:g} s to parse (or to read one page by OCR) "
+                        "and was abandoned; it may be malformed, or split it into smaller files",
+                    )
+                if not conn.poll(min(left, _POLL_S) if cancel is not None else left):
+                    continue
+                message: ParsedDocument | LoadFailure | _PageDone = conn.recv()
+                if isinstance(message, _PageDone):
+                    deadline = time.monotonic() + limit  # the limit is per page
+                    if on_page is not None:
+                        on_page(message.done, message.total)
+                    continue
+                return message
         except (EOFError, OSError):
             self._kill()
             return LoadFailure(

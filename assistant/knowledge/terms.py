@@ -60,18 +60,21 @@ class TermWeights:
     """Each query term's weight: its inverse document frequency among ``total`` passages.
 
     A term no passage holds weighs the most; one that every passage holds weighs almost
-    nothing. Unknown terms (not in ``idf``) weigh ``default``.
+    nothing. Unknown terms (not in ``idf``) weigh ``default``. ``absent`` names the counted
+    terms that no passage of the collection holds at all.
     """
 
     idf: Mapping[str, float] = field(default_factory=dict)
     default: float = 1.0
+    absent: frozenset[str] = frozenset()
 
     @classmethod
     def from_counts(cls, counts: Mapping[str, int], total: int) -> TermWeights:
         """Weights from document frequencies (BM25's idf, always positive)."""
         n = max(total, 1)
         idf = {term: _idf(count, n) for term, count in counts.items()}
-        return cls(idf=idf, default=_idf(0, n))
+        absent = frozenset(term for term, count in counts.items() if count == 0)
+        return cls(idf=idf, default=_idf(0, n), absent=absent)
 
     def weight(self, term: str) -> float:
         return self.idf.get(term, self.default)

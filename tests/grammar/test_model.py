@@ -92,11 +92,61 @@ def test_extract_cli_round_trips_to_a_file(tmp_path: Path, smol_path: Path) -> N
     doc.write_text("Invoice INV-2291 was paid by Mary Jones on 2024-03-01.\n")
     out = tmp_path / "result.json"
     done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema), "--doc", str(doc),
-                   "--out", str(out))  # fmt: skip
+                   "--out", str(out), "--free")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "valid: wrote" in done.stderr
     assert "source [1] doc.txt" in done.stderr
     assert load_schema(schema).validation_errors(json.loads(out.read_text())) == []
+
+
+def test_extract_cli_copies_values_from_the_document_by_default(
+    tmp_path: Path, smol_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {
+        "payer": {"type": "string", "maxLength": 40},
+        "invoice": {"type": "string", "maxLength": 20},
+        "paid_on": {"type": "string", "format": "date"},
+        "amount": {"type": "number"}}}))  # fmt: skip
+    doc = tmp_path / "doc.txt"
+    text = "Invoice INV-2291 for 310.50 euros was paid by Mary Jones on 1 March 2024.\n"
+    doc.write_text(text)
+    out = tmp_path / "result.json"
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema), "--doc", str(doc),
+                   "--out", str(out), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    record = json.loads(out.read_text())
+    assert load_schema(schema).validation_errors(record) == []
+    assert record == report["result"]
+    for name, value in record.items():  # every value comes from the document, with its span
+        if value is None:
+            continue
+        span = report["evidence"][name]["span"]
+        assert span in text
+        if name in ("payer", "invoice"):
+            assert value == span
+    assert record.get("paid_on") in (None, "2024-03-01")  # the only date the document writes
+    assert record.get("amount") in (None, 2291, 310.5, 1, 2024)  # only numbers it writes
+
+
+def test_extract_cli_says_which_required_field_the_document_lacks(
+    tmp_path: Path, smol_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"  # the document writes no number: the grammar allows null only
+    schema.write_text(json.dumps({"type": "object", "properties": {
+        "staff": {"type": "integer"}}, "required": ["staff"]}))  # fmt: skip
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The office is closed on public holidays.\n")
+    out = tmp_path / "result.json"
+    done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema), "--doc", str(doc),
+                   "--out", str(out), "--json")  # fmt: skip
+    assert done.returncode == 5
+    assert "do not state the required field staff" in done.stderr
+    failure = json.loads(done.stdout)  # a script reading stdout gets the failure too
+    assert failure["valid"] is False
+    assert failure["missing"] == ["staff"]
+    assert not out.exists()
 
 
 def test_extract_cli_refuses_an_unsupported_schema(smol_path: Path) -> None:
@@ -139,22 +189,22 @@ def test_extract_doc_reads_a_pdf_through_the_loaders(tmp_path: Path, smol_path: 
     pdf = write_pdf(tmp_path / "report.pdf", REPORT_PAGES)
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps({"type": "object", "properties": {
-        "valve": {"type": "string", "maxLength": 20}}, "required": ["valve"]}))  # fmt: skip
+        "valve": {"type": "string", "maxLength": 20}}}))  # fmt: skip
     done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema),
                    "--doc", str(pdf), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    pages = {c["page"] for c in report["citations"].values()}
+    pages = {e["page"] for e in report["evidence"].values()}
     assert pages <= {1, 2, 3, 4}  # cited by the PDF's pages, not the bytes of the file
     assert "%PDF" not in json.dumps(report["result"])
 
 
 def test_extract_doc_refuses_what_no_loader_reads(tmp_path: Path, smol_path: Path) -> None:
-    picture = tmp_path / "scan.png"
-    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    picture = tmp_path / "archive.zip"  # pictures are read through OCR; an archive is not read
+    picture.write_bytes(b"PK\x03\x04" + bytes(100))
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps({"type": "object", "properties": {"a": {"type": "string"}}}))
     done = run_cli("--model", str(smol_path), "extract", "--schema", str(schema),
                    "--doc", str(picture))  # fmt: skip
     assert done.returncode != 0
-    assert "unsupported type .png" in done.stderr
+    assert "unsupported type .zip" in done.stderr

@@ -198,3 +198,22 @@ def test_collections_can_be_created_and_switched(qtbot, make_window, knowledge, 
     assert window.chat.scope.findData("contracts") >= 0
     window.library.create_collection("bad\nname")
     assert "not a usable collection name" in window.library.report_label.text()
+
+
+def test_the_import_summary_counts_as_the_command_line_does() -> None:
+    from assistant.gui.library import describe_report
+    from assistant.knowledge.records import FailedFile, FailureKind
+
+    report = IngestReport(
+        collection="default",
+        failed=(
+            FailedFile(Path("setup.exe"), FailureKind.UNSUPPORTED, "is of an unsupported type"),
+            FailedFile(Path("broken.pdf"), FailureKind.CORRUPT, "is damaged"),
+        ),
+        not_documents=(Path("photo.gif"),),
+    )
+    text = describe_report(report)
+    # a file of a type no loader reads is "not a document", not a failure (docs/exit-status.md)
+    assert "not documents 1, failed 1" in text
+    assert "• setup.exe: is of an unsupported type" in text
+    assert "• broken.pdf: is damaged" in text

@@ -227,3 +227,89 @@ def test_smollm2_fills_a_small_schema_and_it_is_valid(qtbot, make_window, smol_p
     _run(qtbot, panel, timeout=120_000)
     assert panel.status_label.text().startswith("✔ Valid"), panel.status_label.text()
     assert set(_tree(panel)) == {"name", "city", "age"}
+
+
+def test_documents_fill_a_grounded_form_whose_values_show_and_open_their_spans(
+    qtbot, make_window, knowledge, tmp_path
+):
+    report = tmp_path / "incident.txt"
+    report.write_text(
+        "Incident log.\n\nOn 2024-03-05 a radar mast in Tromso was damaged by ice. "
+        "Ingrid Halvorsen reported it.\n"
+    )
+    window = make_window(ScriptedEngine(supports_llguidance=True), knowledge=knowledge)
+    window.library.import_paths([report])
+    wait_import(qtbot, window)
+    window.library.table.selectRow(0)
+    form = {"type": "object", "properties": {"date": {"type": "string", "format": "date"},
+            "reporter": {"type": "string"}, "witness": {"type": "string"}},
+            "required": ["date"]}  # fmt: skip
+    window.engine.enqueue(
+        json.dumps({"date": "2024-03-05", "reporter": "Ingrid Halvorsen", "witness": None})
+    )
+    panel = _panel(window, form, mode=SourceMode.DOCUMENTS)
+    assert panel.grounded.isChecked()
+    assert panel.grounded.isEnabled()
+    _run(qtbot, panel)
+
+    status = panel.status_label.text()
+    assert status.startswith("✔ Valid"), status
+    assert "2 value(s) copied" in status
+    grammar = window.engine.calls[-1].options.grammar
+    assert grammar is not None
+    assert "substring_words" in grammar.lark
+    rows = _tree(panel)
+    assert rows["reporter"] == ("Ingrid Halvorsen", "“Ingrid Halvorsen” — incident.txt")
+    assert rows["witness"] == ("", "not in the documents")  # left out, never made up
+    assert "witness" not in panel.outcome.data
+
+    opened = []
+    panel.evidence_opened.connect(lambda citation, quote: opened.append((citation, quote)))
+    reporter = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
+                    if panel.tree.topLevelItem(i).text(0) == "reporter")  # fmt: skip
+    panel.tree.itemActivated.emit(reporter, 0)
+    ((citation, quote),) = opened
+    assert citation.document_name == "incident.txt"
+    assert "radar mast" in citation.quote
+    assert quote.verified
+    assert citation.quote[quote.start : quote.end] == "Ingrid Halvorsen"
+
+    panel.export_csv(tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header[:4] == ["date", "date.document", "date.page", "date.span"]
+    assert row[header.index("reporter.span")] == "Ingrid Halvorsen"
+    panel.export_json(tmp_path / "plain.json")
+    assert json.loads((tmp_path / "plain.json").read_text())["reporter"] == "Ingrid Halvorsen"
+    panel.with_evidence.setChecked(True)
+    panel.export_json(tmp_path / "with.json")
+    both = json.loads((tmp_path / "with.json").read_text())
+    assert both["record"]["date"] == "2024-03-05"
+    assert both["evidence"]["date"]["span"] == "2024-03-05"
+
+    # Copying off: the model writes the values and cites a source per field.
+    panel.grounded.setChecked(False)
+    window.engine.enqueue(json.dumps({"values": {"date": "2024-03-05", "reporter": "Ingrid"},
+                                      "citations": {"date": 1, "reporter": 1}}))  # fmt: skip
+    _run(qtbot, panel)
+    assert _tree(panel)["reporter"] == ("Ingrid", "[1] incident.txt")
+    assert not window.engine.calls[-1].options.grammar.lark
+
+
+def test_a_grounded_form_missing_a_required_field_says_which(
+    qtbot, make_window, knowledge, tmp_path
+):
+    note = tmp_path / "note.txt"
+    note.write_text("The office is closed on public holidays.\n")
+    window = make_window(ScriptedEngine(supports_llguidance=True), knowledge=knowledge)
+    window.library.import_paths([note])
+    wait_import(qtbot, window)
+    window.library.table.selectRow(0)
+    window.engine.enqueue(json.dumps({"manager": None}))
+    form = {"type": "object", "properties": {"manager": {"type": "string"}},
+            "required": ["manager"]}  # fmt: skip
+    panel = _panel(window, form, mode=SourceMode.DOCUMENTS)
+    _run(qtbot, panel)
+    assert "do not state the required field(s) manager" in panel.status_label.text()
+    assert ERROR_COLOUR in panel.status_label.styleSheet()
+    assert not panel.export_json_button.isEnabled()

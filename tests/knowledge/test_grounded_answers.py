@@ -169,3 +169,48 @@ def test_a_prompt_over_its_budget_shows_the_other_passages_as_windows() -> None:
     assert all(len(s.text.split()) <= 80 for s in sources[1:])  # the others are windows
     assert "within six weeks" in messages[0].content  # around their best sentences
     assert engine.count_tokens(engine.render_chat(messages)) < roomy
+
+
+def test_the_model_can_be_asked_whether_the_quoted_sentence_answers_the_question() -> None:
+    settings = AnswerSettings(confirm_support=True)
+    question = "What was the plant's capital budget for 2025?"
+    reply = "The budget for 2025 was 9.6 million euros [2]."
+    engine = ScriptedEngine().enqueue(reply, "no")
+    result = answer(question, HITS, engine, settings=settings)
+    assert result.supported is False  # the operating budget is not the capital budget
+    assert not result.answered
+    check = engine.calls[1]
+    assert "Sentence: The plant's operating budget for 2025" in check.messages[-1].content
+    assert check.options.grammar is not None
+    assert check.options.grammar.lark.startswith('start: "yes" | "no"')
+    assert check.options.max_tokens == 2
+
+    engine = ScriptedEngine().enqueue(reply, "yes")
+    assert answer(question, HITS, engine, settings=settings).supported is True
+    engine = ScriptedEngine().enqueue(reply)
+    assert answer(question, HITS, engine).supported is True  # off by default: one call
+    assert len(engine.calls) == 1
+
+
+def test_an_answer_about_a_thing_no_document_mentions_is_not_supported() -> None:
+    from dataclasses import replace as with_fields
+
+    from assistant.knowledge.terms import TermWeights
+
+    fridge = (
+        "Vaccines and insulin are kept in a medical refrigerator between 2 and 8 degrees "
+        "Celsius. The temperature is logged twice a day."
+    )
+    # the full-text index counted the question's words: not one passage says "freezer"
+    weights = TermWeights.from_counts({"vaccine": 1, "freezer": 0, "temperature": 1}, total=40)
+    assert weights.absent == frozenset({"freezer"})
+    hits = [with_fields(passage(1, fridge, page=1), term_weights=weights)]
+    question = "At what temperature must the vaccine freezer be kept?"
+    engine = ScriptedEngine().enqueue("The vaccine freezer is kept between 2 and 8 degrees [1].")
+    result = answer(question, hits, engine)
+    assert result.supported is False
+    assert "freezer" in result.unmatched
+    assert not result.answered
+    # the same answer about what the documents do mention stands
+    engine = ScriptedEngine().enqueue("Vaccines are kept between 2 and 8 degrees [1].")
+    assert answer(question, hits, engine).supported is True

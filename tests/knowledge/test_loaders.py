@@ -129,7 +129,8 @@ def test_image_only_pdf_suggests_ocr(tmp_path: Path) -> None:
         ("broken.docx", b"PK\x03\x04 definitely not a zip", FailureKind.CORRUPT),
         ("empty.txt", b"", FailureKind.EMPTY),
         ("blank.md", b"   \n\n  \n", FailureKind.EMPTY),
-        ("picture.png", b"\x89PNG\r\n", FailureKind.UNSUPPORTED),
+        ("picture.gif", b"GIF89a", FailureKind.UNSUPPORTED),
+        ("picture.png", b"\x89PNG\r\n", FailureKind.CORRUPT),  # a PNG is read by OCR
         ("only-script.html", b"<script>x()</script>", FailureKind.EMPTY),
     ],
 )

@@ -89,6 +89,10 @@ def test_the_bundle_passes_its_self_test(built: Built, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "frozen bundle at" in result.stdout
     assert "[ok  ] model loads" in result.stdout
+    # The installed app runs what is configured: int8 in ONNX Runtime, not the torch fallback.
+    assert "[ok  ] configured backends" in result.stdout
+    assert "embedding onnx-int8 (all-MiniLM-L6-v2-int8)" in result.stdout
+    assert "constraint engine llguidance" in result.stdout
     assert "[ok  ] document imported" in result.stdout
     assert "harbor-point-lighthouse.pdf, page 1" in result.stdout  # the citation
     assert "offline guard active" in result.stdout
@@ -104,6 +108,10 @@ def test_the_entry_points_answer(built: Built, tmp_path: Path) -> None:
     doctor = run(built.executable, "assistant", "doctor", "--no-model", home=tmp_path)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "digest matches the pin" in doctor.stdout
+    assert (
+        "[ok  ] embedding backend: onnx int8 (all-MiniLM-L6-v2-int8; onnxruntime " in doctor.stdout
+    )
+    assert "(matches the recorded digest)" in doctor.stdout  # the bundle's manifest records it
     admin = run(built.executable, "admin", "settings", "path", home=tmp_path)
     assert admin.stdout.strip() == str(tmp_path / "enclave" / "settings.toml")
 

@@ -1,10 +1,11 @@
 """Loaders: turn a file into text sections (page, heading, offsets), or say why they cannot.
 
 :func:`load_file` is the one entry point. It never raises for a bad file: an unsupported type,
-a file over the size limit, an empty, encrypted, image-only or corrupt file each comes back as a
+a file over the size limit, an empty, encrypted, hostile or corrupt file each comes back as a
 :class:`~assistant.knowledge.records.LoadFailure` with a reason a person can act on, so one bad
-file never stops an import. The heavy parsers (pypdf, python-docx) are imported only inside the
-loader that needs them; :mod:`assistant.knowledge.sandbox` runs this in a child process.
+file never stops an import. Scanned PDF pages and pictures (PNG, JPEG, TIFF) are read by OCR.
+The heavy parsers (pypdf, pypdfium2, python-docx, Pillow, Tesseract) are imported only inside
+the loader that needs them; :mod:`assistant.knowledge.sandbox` runs this in a child process.
 
 This package must not import chromadb, sentence-transformers or Qt.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from assistant.knowledge.loaders.common import SECTION_SEPARATOR, LoaderRefusal
 from assistant.knowledge.loaders.docx import load_docx
+from assistant.knowledge.loaders.image import PageProgress, load_image
 from assistant.knowledge.loaders.markup import load_html, load_markdown
 from assistant.knowledge.loaders.pdf import load_pdf
 from assistant.knowledge.loaders.plain import load_csv, load_eml, load_text
@@ -24,6 +26,7 @@ from assistant.knowledge.records import FailureKind, KnowledgeSettings, LoadFail
 
 __all__ = [
     "LOADERS",
+    "PICTURE_SUFFIXES",
     "SECTION_SEPARATOR",
     "SUPPORTED_SUFFIXES",
     "document_kind",
@@ -43,7 +46,11 @@ LOADERS: dict[str, Loader] = {
     "text": load_text,
     "csv": load_csv,
     "email": load_eml,
+    "image": load_image,
 }
+#: The loaders that read pages by OCR, and so report progress per page.
+_OCR_LOADERS: dict[str, Callable[[bytes, KnowledgeSettings, PageProgress | None], ParsedDocument]]
+_OCR_LOADERS = {"pdf": load_pdf, "image": load_image}
 
 _KINDS: dict[str, str] = {
     ".pdf": "pdf",
@@ -59,10 +66,20 @@ _KINDS: dict[str, str] = {
     ".csv": "csv",
     ".tsv": "csv",
     ".eml": "email",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
 
 #: File name endings the importer accepts, lower case.
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_KINDS)
+
+
+#: Pictures read through OCR: always when named on their own, from folders only with
+#: ``ocr_images`` (a folder of photos is not a drawer of scans).
+PICTURE_SUFFIXES: frozenset[str] = frozenset(s for s, kind in _KINDS.items() if kind == "image")
 
 
 def document_kind(path: Path) -> str | None:
@@ -127,13 +144,19 @@ def unsupported_failure(path: Path) -> LoadFailure:
     )
 
 
-def load_bytes(kind: str, data: bytes, settings: KnowledgeSettings) -> ParsedDocument | LoadFailure:
+def load_bytes(
+    kind: str,
+    data: bytes,
+    settings: KnowledgeSettings,
+    on_page: PageProgress | None = None,
+) -> ParsedDocument | LoadFailure:
     """Run the loader for ``kind`` on ``data``, turning every failure into a :class:`LoadFailure`.
 
     Args:
         kind: a key of :data:`LOADERS`.
         data: the file's bytes.
         settings: the limits to enforce.
+        on_page: called after each page read by OCR with (done, to read).
 
     Returns:
         The parsed document, or why it could not be parsed.
@@ -142,6 +165,8 @@ def load_bytes(kind: str, data: bytes, settings: KnowledgeSettings) -> ParsedDoc
     if failure is not None:
         return failure
     try:
+        if kind in _OCR_LOADERS:
+            return _OCR_LOADERS[kind](data, settings, on_page)
         return LOADERS[kind](data, settings)
     except LoaderRefusal as refusal:
         return LoadFailure(refusal.kind, refusal.reason)
@@ -163,8 +188,12 @@ def load_bytes(kind: str, data: bytes, settings: KnowledgeSettings) -> ParsedDoc
         )
 
 
-def load_file(path: Path, settings: KnowledgeSettings) -> ParsedDocument | LoadFailure:
+def load_file(
+    path: Path, settings: KnowledgeSettings, on_page: PageProgress | None = None
+) -> ParsedDocument | LoadFailure:
     """Read and parse one file, enforcing the size limit before reading it.
+
+    ``on_page`` is called after each page OCR read, with (done, to read).
 
     Returns:
         The parsed document, or why it could not be imported.
@@ -180,4 +209,4 @@ def load_file(path: Path, settings: KnowledgeSettings) -> ParsedDocument | LoadF
         data = path.read_bytes()
     except OSError as exc:
         return LoadFailure(FailureKind.UNREADABLE, f"cannot be read ({exc.strerror or exc})")
-    return load_bytes(kind, data, settings)
+    return load_bytes(kind, data, settings, on_page)
