@@ -162,6 +162,7 @@ class LexicalIndex:
         One full-text count per term, stemmed by FTS5 as the index was: a few milliseconds.
         """
         counts: dict[str, int] = {}
+        absent: set[str] = set()
         with self._db.reading() as conn:
             total = int(
                 conn.execute(
@@ -179,7 +180,23 @@ class LexicalIndex:
                     (expression, collection),
                 ).fetchone()
                 counts[term] = int(row[0])
-        return TermWeights.from_counts(counts, total)
+                if counts[term] == 0 and term.isalpha() and not self._has_relative(
+                    conn, term, collection
+                ):
+                    absent.add(term)
+        return TermWeights.from_counts(counts, total, absent=frozenset(absent))
+
+    @staticmethod
+    def _has_relative(conn: sqlite3.Connection, term: str, collection: str) -> bool:
+        """Whether the collection holds a word sharing the start of ``term`` ("night" for
+        "nightly", "storage" for "stored"): then the term is only worded differently there."""
+        prefix = term[: max(4, len(term) - 2)].lower()
+        row = conn.execute(
+            "SELECT COUNT(*) FROM chunks_fts JOIN chunks ON chunks.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ? AND chunks.collection = ?",
+            (f'"{prefix}" *', collection),
+        ).fetchone()
+        return int(row[0]) > 0
 
     def fetch(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         """The stored chunks with these ids (missing ids are left out)."""

@@ -69,11 +69,15 @@ class TermWeights:
     absent: frozenset[str] = frozenset()
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, int], total: int) -> TermWeights:
-        """Weights from document frequencies (BM25's idf, always positive)."""
+    def from_counts(
+        cls, counts: Mapping[str, int], total: int, *, absent: frozenset[str] | None = None
+    ) -> TermWeights:
+        """Weights from document frequencies (BM25's idf, always positive); ``absent``
+        defaults to the terms counted 0."""
         n = max(total, 1)
         idf = {term: _idf(count, n) for term, count in counts.items()}
-        absent = frozenset(term for term, count in counts.items() if count == 0)
+        if absent is None:
+            absent = frozenset(term for term, count in counts.items() if count == 0)
         return cls(idf=idf, default=_idf(0, n), absent=absent)
 
     def weight(self, term: str) -> float:

@@ -85,3 +85,21 @@ def test_a_rare_name_in_one_passage_is_relevant_though_the_other_words_are_infle
     )  # relevant on the lexical side alone
     others = [h for h in hits if h.document_name != "team.txt"]
     assert all(h.term_coverage < top.term_coverage for h in others)
+
+
+def test_hits_name_the_question_words_no_passage_of_the_collection_holds(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Vaccines are kept in the medical refrigerator between 2 and 8 degrees. Backups run "
+        "each night; the tapes go to storage.",
+        encoding="utf-8",
+    )
+    kb.ingest([folder])
+    hits = kb.search("Is the nightly backup stored in the vaccine freezer?", top_k=1)
+    weights = hits[0].term_weights
+    assert weights is not None
+    # "freezer" is in no passage; "nightly" and "stored" are, worded differently
+    assert weights.absent == frozenset({"freezer"})
