@@ -551,7 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="environment variable holding the key's passphrase")  # fmt: skip
 
     bundle = commands.add_parser("bundle", help="build the signed one-folder bundle and archive")
-    bundle.add_argument("--model", type=Path, help="GGUF to bundle (default: the default chat model)")
+    bundle.add_argument(
+        "--model", type=Path, help="GGUF to bundle (default: the default chat model)"
+    )
     key_options(bundle)
     bundle.add_argument(
         "--release",

@@ -25,6 +25,7 @@ from assistant.engine.base import (
     Role,
 )
 from assistant.errors import OutputValidationError
+from assistant.grammar.budget import fit_budget
 from assistant.grammar.compile import CompiledGrammar, GrammarCompiler
 from assistant.grammar.keywords import Backend
 from assistant.grammar.schema import Schema, load_schema
@@ -176,6 +177,8 @@ def generate_structured(
     options = options or DEFAULT_OPTIONS
     compiled = _compile(engine, target, compiler, backend)
     schema = compiled.schema if compiled is not None else _schema_or_none(target)
+    if schema is not None:  # the budget the schema needs, or a clear error before generating
+        options = fit_budget(engine, schema, messages, options)
     if compiled is not None:
         options = replace(options, grammar=compiled.constraint)
     conversation = list(messages)
@@ -184,7 +187,7 @@ def generate_structured(
     text = ""
     for attempt in range(1, attempts + 1):
         stats = GenerationStats()
-        run_options = options if attempt == 1 else _retry_options(options, attempt)
+        run_options = options if attempt == 1 else _retry_options(options, attempt, problem)
         tokens = engine.stream(conversation, run_options, cancel=cancel, stats=stats)
         text = "".join(token.text for token in tokens).strip()
         if stats.finish_reason is FinishReason.CANCELLED:
@@ -237,10 +240,14 @@ def _schema_or_none(target: Any) -> Schema | None:
     return None if isinstance(target, Gbnf) else load_schema(target)
 
 
-def _retry_options(options: GenerationOptions, attempt: int) -> GenerationOptions:
-    # A different seed and a little more temperature, so the retry is not the same mistake.
+def _retry_options(options: GenerationOptions, attempt: int, problem: str) -> GenerationOptions:
+    # A different seed and a little more temperature, so the retry is not the same mistake; an
+    # answer cut off gets twice the budget, not the same one again.
     seed = options.seed + attempt if options.seed >= 0 else -1
-    return replace(options, seed=seed, temperature=max(options.temperature, 0.5))
+    retry = replace(options, seed=seed, temperature=max(options.temperature, 0.5))
+    if problem.startswith("the output was cut off"):
+        retry = replace(retry, max_tokens=options.max_tokens * 2 ** (attempt - 1))
+    return retry
 
 
 def _check(

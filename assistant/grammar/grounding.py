@@ -56,8 +56,8 @@ MAX_ITEMS = 10
 MAX_CHOICES = 200
 GROUNDED_PROMPT = (
     "Copy every value exactly as the sources write it: only the value itself (the name, the "
-    "number, the date, the code), not the words around it; from \"Signed by: Jane Doe, head "
-    "nurse, on 2 May\" the signer is \"Jane Doe\". Write null for a field the sources do not "
+    'number, the date, the code), not the words around it; from "Signed by: Jane Doe, head '
+    'nurse, on 2 May" the signer is "Jane Doe". Write null for a field the sources do not '
     "state; never guess."
 )
 _JSON_OPTIONS = {
@@ -536,6 +536,8 @@ def settle(schema: Schema, data: Any, passages: Sequence[Passage]) -> GroundedFo
         if isinstance(value, list):
             items = node.get("items", {}) if isinstance(node, Mapping) else {}
             return [walk(items, item, f"{path}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, str) and _kind(node) == "span":
+            value = value.strip()  # a copied run of words may end on the space after it
         if value is not None:
             found = _evidence(path, value, _kind(node), sources)
             if found is None:

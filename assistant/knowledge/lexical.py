@@ -180,8 +180,10 @@ class LexicalIndex:
                     (expression, collection),
                 ).fetchone()
                 counts[term] = int(row[0])
-                if counts[term] == 0 and term.isalpha() and not self._has_relative(
-                    conn, term, collection
+                if (
+                    counts[term] == 0
+                    and term.isalpha()
+                    and not self._has_relative(conn, term, collection)
                 ):
                     absent.add(term)
         return TermWeights.from_counts(counts, total, absent=frozenset(absent))

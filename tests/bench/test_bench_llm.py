@@ -109,3 +109,29 @@ def test_rag_ttft_bench_compares_the_app_with_raw_prefill(smol_path: Path, tmp_p
         result["eval_window_30"]["prompt_tokens_median"]
         <= result["eval_whole"]["prompt_tokens_median"]
     )
+
+
+def test_extraction_bench_scores_both_modes_and_the_grammar_speed(
+    smol_path: Path, tmp_path: Path
+) -> None:
+    result = run_bench(
+        "bench_extraction", tmp_path, "--model", str(smol_path), "--limit", "2", "--speed", "1",
+        "--items",
+    )  # fmt: skip
+    grounded, free = result["runs"]
+    assert (grounded["mode"], free["mode"]) == ("grounded", "free")
+    assert grounded["documents"] == 2
+    assert grounded["fields"] == len(grounded["checks"]) == 12  # two invoices, six fields each
+    assert grounded["spans_verified"] in (None, 1.0)  # every span shown is its passage's
+    assert result["speed"]["ratio"] == pytest.approx(
+        result["speed"]["constrained_tokens_per_second_median"]
+        / result["speed"]["unconstrained_tokens_per_second_median"],
+        rel=0.01,
+    )
+
+
+def test_schema_sample_bench_counts_every_schema_once(smol_path: Path, tmp_path: Path) -> None:
+    result = run_bench("bench_schemas", tmp_path, "--model", str(smol_path), "--limit", "3")
+    assert result["schemas"] == 3
+    assert result["valid"] + result["refused"] + result["failed"] == 3
+    assert len(result["not_valid"]) == result["refused"] + result["failed"]  # each with a reason

@@ -9,7 +9,12 @@ from pydantic import BaseModel
 
 from assistant.engine.base import GenerationOptions, Role
 from assistant.engine.fake import ScriptedEngine
-from assistant.errors import OutputValidationError, SchemaError, UnsupportedSchemaError
+from assistant.errors import (
+    ContextOverflowError,
+    OutputValidationError,
+    SchemaError,
+    UnsupportedSchemaError,
+)
 from assistant.grammar import (
     Backend,
     Gbnf,
@@ -61,10 +66,25 @@ def test_invalid_twice_is_a_clear_error_never_a_result(engine: ScriptedEngine) -
     assert info.value.output == "not json at all"
 
 
-def test_cut_off_output_is_not_accepted(engine: ScriptedEngine) -> None:
-    engine.enqueue('{"name": "Alice", "age": 30}', '{"name": "Alice", "age": 30}')
-    with pytest.raises(OutputValidationError, match="cut off at 3 tokens"):
+def test_cut_off_output_is_not_accepted_and_the_retry_gets_twice_the_budget(
+    engine: ScriptedEngine,
+) -> None:
+    rambling = '{"name": "' + " ".join(["Alice"] * 1500) + '", "age": 30}'
+    engine.enqueue(rambling, rambling)
+    with pytest.raises(OutputValidationError, match="cut off at"):
         extract(engine, PERSON, "x", options=GenerationOptions(max_tokens=3))
+    first, second = (call.options.max_tokens for call in engine.calls)
+    assert first >= 64  # raised from 3 to what the schema needs
+    assert second == 2 * first  # a larger budget, not the same one
+
+
+def test_the_budget_is_fitted_before_generating(engine: ScriptedEngine) -> None:
+    many = {"type": "object", "properties": {"notes": {"type": "array", "maxItems": 50,
+            "items": {"type": "string", "maxLength": 200}}}}  # fmt: skip
+    small = ScriptedEngine(context_size=140).enqueue('{"notes": []}')
+    with pytest.raises(ContextOverflowError, match="needs about"):
+        extract(small, many, "x")
+    assert small.calls == []  # said before generating anything
 
 
 def test_pydantic_class_gives_an_instance(engine: ScriptedEngine) -> None:

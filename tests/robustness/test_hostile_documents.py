@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli.knowledge import format_report, report_to_dict
+from assistant.cli.knowledge import ImportAccount, format_report, report_to_dict
 from assistant.knowledge import HashEmbedder, KnowledgeBase, KnowledgeSettings
 from assistant.knowledge.records import FailureKind, ProgressEvent
 from tests.knowledge.corpus import build_corpus, write_encrypted_pdf, write_image_only_pdf
@@ -119,7 +119,8 @@ def test_hostile_files_are_refused_with_reasons_and_the_rest_import(tmp_path: Pa
         assert len(report.failed) == sum(1 for k, _ in EXPECTED.values() if k is not None)
 
         # The ledger keeps each refusal and its reason (what `docs list` shows later).
-        recorded = {d.name: d for d in kb.documents() if d.status.value == "failed"}
+        documents = kb.documents()
+        recorded = {d.name: d for d in documents if d.status.value == "failed"}
         for name in ("bomb.pdf", "hangs.html", "program.txt", "lying-zip.docx"):
             assert recorded[name].error == failed[name].reason
 
@@ -136,9 +137,10 @@ def test_hostile_files_are_refused_with_reasons_and_the_rest_import(tmp_path: Pa
     assert elapsed < TIMEOUT_S + 90, elapsed
     gaps = [b - a for (a, _), (b, _) in zip(events, events[1:], strict=False)]
     assert max(gaps) < TIMEOUT_S + 30  # progress kept coming: a GUI stays responsive
-    text = format_report(report)  # every odd name prints (no encoding error)
+    account = ImportAccount.of(report, documents, elapsed_s=elapsed)
+    text = format_report(account)  # every odd name prints (no encoding error)
     assert "caf\ufffd.txt" in text
     text.encode("utf-8")
-    json.dumps(report_to_dict(report), ensure_ascii=False).encode("utf-8")
+    json.dumps(report_to_dict(account), ensure_ascii=False).encode("utf-8")
     print(f"hostile import: {elapsed:.1f} s, {len(report.failed)} refused, "
           f"{len(report.imported)} imported")  # fmt: skip
