@@ -50,8 +50,9 @@ def run(engine: LlamaEngine, files: list[Path]) -> dict[str, Any]:
     seconds: list[float] = []
     constrained: list[float] = []
     free: list[float] = []
-    for path in files:
+    for done, path in enumerate(files, 1):
         name = path.stem
+        print(f"  {done}/{len(files)} {name}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         try:
             schema = load_schema(json.loads(path.read_text(encoding="utf-8")), name=name)
