@@ -27,13 +27,12 @@ from typing import Any
 import assistant.offline  # noqa: F401, I001 - benchmarks obey the air gap too
 from assistant.app import knowledge_settings
 from assistant.config import Settings, default_model_path
-from assistant.engine.base import GenerationOptions, GenerationStats, GrammarConstraint
+from assistant.engine.base import GenerationOptions, GenerationStats
 from assistant.engine.llama import LlamaEngine
 from assistant.evaluation.extraction import DOCUMENTS, FREE, GROUNDED, load_gold, run_gold
-from assistant.grammar.budget import fit_budget
 from assistant.grammar.documents import document_passages
-from assistant.grammar.extract import DEFAULT_OPTIONS, build_messages
-from assistant.grammar.grounding import GROUNDED_PROMPT, form_grammar
+from assistant.grammar.extract import DEFAULT_OPTIONS
+from assistant.grammar.grounding import grounded_request
 from assistant.grammar.schema import load_schema
 from bench.common import add_json_option, load_averages, median, report
 
@@ -89,12 +88,8 @@ def speed_check(
     for record in records:
         schema = load_schema(DOCUMENTS / "schemas" / f"{record['schema']}.json")
         passages = document_passages(DOCUMENTS / record["document"], settings)
-        messages = build_messages(f"Fill in the form from the sources. {GROUNDED_PROMPT}",
-                                  passages, target=schema)  # fmt: skip
-        run = fit_budget(engine, schema, messages, options, grounded=True)
-        lark = form_grammar(schema, passages)
-        grammar = GrammarConstraint(gbnf="", cache_key=f"speed:{record['document']}", lark=lark)
-        tokens, rate = _decode(engine, messages, replace(run, grammar=grammar))
+        messages, run = grounded_request(engine, schema, passages, options=options)
+        tokens, rate = _decode(engine, messages, run)
         constrained.append(rate)
         # the same number of tokens without the grammar: the free run stops where it ended
         _, rate = _decode(engine, messages, replace(run, grammar=None, max_tokens=tokens))

@@ -117,7 +117,7 @@ def _extract(args: argparse.Namespace, build_app: Callable[[argparse.Namespace],
         if not grounded.complete:
             raise MissingEvidenceError(grounded.missing, grounded.values, grounded.text)
         result = grounded.values
-        report = {"result": result, "evidence": evidence_report(grounded),
+        report = {"result": result, "evidence": evidence_report(grounded.evidence),
                   "absent": list(grounded.absent),
                   "unsupported": list(grounded.unsupported)}  # fmt: skip
     elif schema is not None and passages:

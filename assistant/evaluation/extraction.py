@@ -30,7 +30,7 @@ from assistant.engine.base import Engine, GenerationOptions
 from assistant.errors import AssistantError, EvaluationError
 from assistant.grammar.documents import document_passages
 from assistant.grammar.extract import DEFAULT_OPTIONS, Passage
-from assistant.grammar.grounding import fill_grounded
+from assistant.grammar.grounding import NUMBER_WORDS, fill_grounded
 from assistant.grammar.schema import load_schema
 from assistant.grammar.tasks import fill_form
 
@@ -40,7 +40,6 @@ DOCUMENTS = DATA / "extraction"
 GROUNDED = "grounded"
 FREE = "free"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_NUMBER_WORDS = {"nobody": 0, "none": 0, "no one": 0, "zero": 0, "one": 1, "two": 2, "three": 3}
 _TITLES = re.compile(r"^(?:dr|mr|mrs|ms|prof|captain|capt|officer)\.?\s+", re.IGNORECASE)
 
 
@@ -171,7 +170,7 @@ def holds(passage: str, value: Any) -> bool:
         return False
     if isinstance(value, int | float):
         writings = {f"{value:,.2f}", f"{value:,.0f}", f"{value:.2f}", f"{value:g}", f"{value:,}"}
-        words = [w for w, n in _NUMBER_WORDS.items() if n == value]
+        words = [w for w, n in NUMBER_WORDS.items() if n == value]
         return any(w.casefold() in flat for w in writings if w) or any(
             re.search(rf"\b{w}\b", flat) for w in words
         )

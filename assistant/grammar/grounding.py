@@ -44,7 +44,7 @@ from assistant.engine.base import (
 )
 from assistant.errors import GrammarError, OutputValidationError, SchemaError
 from assistant.grammar.budget import fit_budget
-from assistant.grammar.extract import DEFAULT_OPTIONS, Passage, build_messages
+from assistant.grammar.extract import DEFAULT_OPTIONS, Passage, _retry_options, build_messages
 from assistant.grammar.schema import Schema, load_schema
 
 #: The longest copied string, in characters, when the schema sets no ``maxLength``: a name, an
@@ -69,7 +69,7 @@ _JSON_OPTIONS = {
 # What a JSON string cannot hold unescaped: a span never crosses one.
 _UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]+')
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     "nobody": 0, "none": 0, "no one": 0, "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4,
     "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11,
     "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
@@ -77,7 +77,7 @@ _NUMBER_WORDS = {
     "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
 }  # fmt: skip
 _WORD_NUMBER = re.compile(
-    r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE
+    r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE
 )
 _MONTHS = {
     name: number
@@ -187,7 +187,7 @@ class _Sources:
                 value = float(match.group().replace(",", ""))
                 found.numbers.setdefault(value, _Occurrence(index, *match.span()))
             for match in _WORD_NUMBER.finditer(text):
-                value = float(_NUMBER_WORDS[match.group(1).lower()])
+                value = float(NUMBER_WORDS[match.group(1).lower()])
                 found.numbers.setdefault(value, _Occurrence(index, *match.span()))
             for iso, span in _dates_in(text):
                 found.dates.setdefault(iso, _Occurrence(index, *span))
@@ -412,6 +412,24 @@ def form_grammar(schema: Any, passages: Sequence[Passage]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def grounded_request(
+    engine: Engine,
+    schema: Schema,
+    passages: Sequence[Passage],
+    question: str = "",
+    options: GenerationOptions | None = None,
+) -> tuple[list[ChatMessage], GenerationOptions]:
+    """The messages and options of a grounded fill: the prompt, the budget the schema needs and
+    the grammar of :func:`form_grammar` (what :func:`fill_grounded` sends, and the benchmark
+    times)."""
+    lark = form_grammar(schema, passages)
+    key = "form:" + hashlib.sha256(lark.encode("utf-8")).hexdigest()
+    prompt = f"{question.strip() or 'Fill in the form from the sources.'} {GROUNDED_PROMPT}"
+    messages = build_messages(prompt, passages, target=schema)
+    options = fit_budget(engine, schema, messages, options or DEFAULT_OPTIONS, grounded=True)
+    return messages, replace(options, grammar=GrammarConstraint(gbnf="", cache_key=key, lark=lark))
+
+
 def _form_document(schema: Any) -> dict[str, Any]:
     document = dict(load_schema(schema).document)
     if _kind(_resolve(document, document)) != "object":
@@ -459,18 +477,13 @@ def fill_grounded(
             "This engine cannot copy values from the documents (it has no llguidance "
             "grammars); use --free, and check each value against its citation."
         )
-    lark = form_grammar(loaded, passages)
-    key = "form:" + hashlib.sha256(lark.encode("utf-8")).hexdigest()
-    prompt = f"{question.strip() or 'Fill in the form from the sources.'} {GROUNDED_PROMPT}"
-    messages = build_messages(prompt, passages, target=loaded)
-    options = fit_budget(engine, loaded, messages, options or DEFAULT_OPTIONS, grounded=True)
-    options = replace(options, grammar=GrammarConstraint(gbnf="", cache_key=key, lark=lark))
+    messages, options = grounded_request(engine, loaded, passages, question, options)
     conversation = list(messages)
     problem = ""
     text = ""
     for attempt in range(1, retries + 2):
         stats = GenerationStats()
-        run = options if attempt == 1 else _retry(options, attempt, stats_before=problem)
+        run = options if attempt == 1 else _retry_options(options, attempt, problem)
         text = "".join(t.text for t in engine.stream(conversation, run, cancel=cancel,
                                                       stats=stats)).strip()  # fmt: skip
         if stats.finish_reason is FinishReason.CANCELLED:
@@ -494,14 +507,6 @@ def fill_grounded(
             ChatMessage(Role.USER, f"That record is invalid ({problem}). Answer again."),
         ]
     raise OutputValidationError(problem, text, retries + 1)
-
-
-def _retry(options: GenerationOptions, attempt: int, *, stats_before: str) -> GenerationOptions:
-    seed = options.seed + attempt if options.seed >= 0 else -1
-    run = replace(options, seed=seed, temperature=max(options.temperature, 0.5))
-    if stats_before.startswith("the output was cut off"):
-        run = replace(run, max_tokens=run.max_tokens * 2)  # a larger budget, not the same one
-    return run
 
 
 def settle(schema: Schema, data: Any, passages: Sequence[Passage]) -> GroundedForm:
@@ -627,7 +632,7 @@ def _make(
     )
 
 
-def evidence_report(form: GroundedForm) -> dict[str, Any]:
+def evidence_report(evidence: Mapping[str, Evidence]) -> dict[str, Any]:
     """The evidence as JSON data: per value path, source, document, page and span."""
     return {
         path: {
@@ -637,5 +642,5 @@ def evidence_report(form: GroundedForm) -> dict[str, Any]:
             "span": e.span,
             "copied": e.copied,
         }  # fmt: skip
-        for path, e in form.evidence.items()
+        for path, e in evidence.items()
     }

@@ -366,15 +366,6 @@ def evidence_columns(
     return out_header, [out_row]
 
 
-def evidence_json(evidence: Mapping[str, Evidence]) -> dict[str, Any]:
-    """The evidence object written beside a record: per value path, source, document, page
-    and span."""
-    return {
-        path: {"source": e.source, "document": e.document, "page": e.page, "span": e.span}
-        for path, e in evidence.items()
-    }
-
-
 def write_csv(path: Path, data: Any, evidence: Mapping[str, Evidence] | None = None) -> None:
     """Write ``data`` as a CSV file (UTF-8, header row first), with evidence columns when the
     record has evidence (:func:`evidence_columns`)."""
@@ -389,6 +380,8 @@ def write_csv(path: Path, data: Any, evidence: Mapping[str, Evidence] | None = N
 
 def write_json(path: Path, data: Any, evidence: Mapping[str, Evidence] | None = None) -> None:
     """Write ``data`` as indented UTF-8 JSON; with ``evidence``, as ``{"record": data,
-    "evidence": {...}}`` (:func:`evidence_json`)."""
-    body = {"record": data, "evidence": evidence_json(evidence)} if evidence else data
+    "evidence": {...}}`` (:func:`~assistant.grammar.grounding.evidence_report`)."""
+    from assistant.grammar.grounding import evidence_report
+
+    body = {"record": data, "evidence": evidence_report(evidence)} if evidence else data
     path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -31,11 +31,11 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import PageRenderError
+from assistant.knowledge.sandbox import ChildServer
 
 if TYPE_CHECKING:
     from assistant.engine.base import CancelToken
@@ -504,7 +504,7 @@ def _serve(conn: multiprocessing.connection.Connection, limits: RenderLimits) ->
         conn.send(result)
 
 
-class PageRenderer:
+class PageRenderer(ChildServer):
     """Draws PDF pages in a child process with a time and a memory limit, one at a time.
 
     Not thread-safe: one caller at a time (the viewer draws one page after another).
@@ -512,8 +512,7 @@ class PageRenderer:
 
     def __init__(self, limits: RenderLimits | None = None) -> None:
         self.limits = limits or RenderLimits()
-        self._process: BaseProcess | None = None
-        self._conn: multiprocessing.connection.Connection | None = None
+        super().__init__()
         self._local: _Documents | None = None
 
     def render(self, request: RenderRequest, *, cancel: CancelToken | None = None) -> PageImage:
@@ -567,17 +566,10 @@ class PageRenderer:
     def _ensure_started(
         self, cancel: CancelToken | None = None
     ) -> multiprocessing.connection.Connection | None:
-        if self._process is not None and self._process.is_alive() and self._conn is not None:
-            return self._conn
-        self._kill()
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe(duplex=True)
-        process = context.Process(
-            target=_serve, args=(child, self.limits), name="enclave-pages", daemon=True
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
+        running = self._running()
+        if running is not None:
+            return running
+        parent = self._spawn(_serve, (self.limits,), "enclave-pages")
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
         try:
             # Waits in short steps: a cancel (the window closing) must not wait for a slow start.
@@ -591,17 +583,6 @@ class PageRenderer:
         self._kill()
         return None
 
-    def _kill(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            process.close()
-
     @property
     def pid(self) -> int | None:
         """The child's process id while it runs (tests use it)."""
@@ -610,13 +591,7 @@ class PageRenderer:
 
     def close(self) -> None:
         """Stop the child process (politely first) and close any document open here."""
-        if self._conn is not None and self._process is not None and self._process.is_alive():
-            try:
-                self._conn.send(None)
-                self._process.join(timeout=2)
-            except (OSError, ValueError):
-                pass
-        self._kill()
+        super().close()
         if self._local is not None:
             self._local.close()
             self._local = None

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.knowledge.loaders import load_file
 from assistant.knowledge.records import FailureKind, KnowledgeSettings, LoadFailure, ParsedDocument
@@ -77,7 +77,61 @@ def _serve(conn: multiprocessing.connection.Connection, settings: KnowledgeSetti
         conn.send(load_file(Path(request), settings, report))
 
 
-class ParserWorker:
+class ChildServer:
+    """The life of one long-lived, spawned child process that answers requests on a pipe.
+
+    Subclasses start it with :meth:`_spawn` (then wait for its ready message their own way),
+    stop it hard with :meth:`_kill` (a hung or crashed child) and politely with :meth:`close`
+    (a ``None`` request asks it to exit). The parser child and the page renderer
+    (:mod:`.pages`) share it.
+    """
+
+    def __init__(self) -> None:
+        self._process: BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+
+    def _running(self) -> multiprocessing.connection.Connection | None:
+        """The pipe to the child when it is alive, else ``None``."""
+        if self._process is not None and self._process.is_alive() and self._conn is not None:
+            return self._conn
+        return None
+
+    def _spawn(
+        self, target: Any, args: tuple[Any, ...], name: str
+    ) -> multiprocessing.connection.Connection:
+        """Start a fresh child running ``target(pipe, *args)``; the parent's end of the pipe."""
+        self._kill()
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe(duplex=True)
+        process = context.Process(target=target, args=(child, *args), name=name, daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        return parent
+
+    def _kill(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=5)
+            process.close()
+
+    def close(self) -> None:
+        """Stop the child process (politely first)."""
+        if self._conn is not None and self._process is not None and self._process.is_alive():
+            try:
+                self._conn.send(None)
+                self._process.join(timeout=2)
+            except (OSError, ValueError):
+                pass
+        self._kill()
+
+
+class ParserWorker(ChildServer):
     """Parses files in a child process, one at a time, with a per-file time limit.
 
     With ``settings.isolate_parsing`` false it parses in this process instead (fast unit tests);
@@ -85,9 +139,8 @@ class ParserWorker:
     """
 
     def __init__(self, settings: KnowledgeSettings) -> None:
+        super().__init__()
         self._settings = settings
-        self._process: BaseProcess | None = None
-        self._conn: multiprocessing.connection.Connection | None = None
 
     def parse(
         self,
@@ -150,17 +203,10 @@ class ParserWorker:
             )
 
     def _ensure_started(self) -> multiprocessing.connection.Connection | None:
-        if self._process is not None and self._process.is_alive() and self._conn is not None:
-            return self._conn
-        self._kill()
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe(duplex=True)
-        process = context.Process(
-            target=_serve, args=(child, self._settings), name="enclave-parser", daemon=True
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
+        running = self._running()
+        if running is not None:
+            return running
+        parent = self._spawn(_serve, (self._settings,), "enclave-parser")
         try:
             if parent.poll(_STARTUP_TIMEOUT_S) and parent.recv() == _READY:
                 return parent
@@ -168,27 +214,6 @@ class ParserWorker:
             pass
         self._kill()
         return None
-
-    def _kill(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            process.close()
-
-    def close(self) -> None:
-        """Stop the child process (politely first)."""
-        if self._conn is not None and self._process is not None and self._process.is_alive():
-            try:
-                self._conn.send(None)
-                self._process.join(timeout=2)
-            except (OSError, ValueError):
-                pass
-        self._kill()
 
     def __enter__(self) -> ParserWorker:
         return self
